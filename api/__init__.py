@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI over the Redis store; never calls an exchange."""

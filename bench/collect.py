@@ -1,0 +1,291 @@
+"""Collector throughput and event-to-Redis latency against the simulated Binance venue.
+
+Three processes on loopback: a private ``redis-server``, the venue (``quotewire sim --venue binance``)
+and the collector (``quotewire collect`` with a generated config: every channel, 8 K-line intervals,
+``--symbols`` markets). Two phases, each with a fresh venue and collector:
+
+* **paced** — the venue steps its market at ``--rate`` events/s spread over the whole universe (the
+  most traded markets get the most events), which yields a real-market-like mix of trade,
+  bookTicker, depth@100ms, 24hr ticker and kline frames (printed);
+* **firehose** — the venue steps as fast as it can (paused only while the collector's socket holds
+  more than 8 MB), so the collector runs flat out.
+
+Measurement: this process subscribes to the store's ``qw:v1:events:{instance}`` channel. The writer
+publishes every record in the same MULTI/EXEC as its keys, so a record's arrival here is (within a
+pub/sub hop, ~0.15 ms) the moment it became visible in Redis. Per record we take
+
+* **event→Redis** = arrival - venue event time ``E`` (records whose frame carries ``E``; Binance
+  spot bookTicker frames do not), which includes the venue's own batching, the socket, parsing,
+  the writer's flush interval and the Redis round trip;
+* **receive→Redis** = arrival - the collector's receive time (every record).
+
+Collector CPU is (user + system) seconds from psutil over the window; peak RSS is ``VmHWM``.
+Figures are only taken after the stream is up and every subscription has produced data (warm-up).
+
+    .venv/bin/python -m bench.collect [--symbols 1000] [--rate 10000] [--seconds 15]
+    .venv/bin/python -m bench.collect --phase firehose --profile /tmp/collect.prof   # cProfile the collector
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+import redis
+import yaml
+
+from bench.sim import free_port
+from core.store.keys import KeySchema
+from tests.support.redis_server import RedisServer
+
+INSTANCE = "binance-bench"
+INTERVALS = ["1m", "5m", "15m", "30m", "1h", "1d", "1w", "1M"]
+CHANNELS = ["ticker", "quote", "price", "depth", "trades", "kline"]
+PYTHON = sys.executable
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Inclusive percentile (nearest rank) of an ascending list; NaN when empty."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(0, min(len(sorted_values) - 1, round(q / 100 * (len(sorted_values) - 1))))
+    return sorted_values[rank]
+
+
+@dataclass
+class Window:
+    """What the subscriber saw while measuring."""
+
+    records: int = 0
+    channels: Counter[str] = field(default_factory=Counter)
+    event_lat: list[float] = field(default_factory=list)
+    receive_lat: list[float] = field(default_factory=list)
+
+
+class EventsTap:
+    """Subscribes to the instance's events channel on a thread; measures only between start and stop."""
+
+    def __init__(self, url: str) -> None:
+        self._client = redis.Redis.from_url(url)
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        self._pubsub.subscribe(KeySchema().events(INSTANCE))
+        self._measuring = False
+        self._stop = threading.Event()
+        self.window = Window()
+        self.seen: set[tuple[str, str]] = set()  # (symbol, channel[:interval]) seen at all
+        self._thread = threading.Thread(target=self._run, name="events-tap", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            message = self._pubsub.get_message(timeout=0.05)
+            if message is None:
+                continue
+            arrival = time.time() * 1000.0
+            records: list[dict[str, Any]] = orjson.loads(message["data"])
+            if not self._measuring:
+                for r in records:
+                    channel = r.get("channel", "?")
+                    self.seen.add(
+                        (r.get("symbol", ""), f"{channel}:{r['interval']}" if "interval" in r else channel)
+                    )
+                continue
+            window = self.window
+            window.records += len(records)
+            for r in records:
+                window.channels[r.get("channel", "?")] += 1
+                event_time = r.get("event_time")
+                if event_time is not None:
+                    window.event_lat.append(arrival - event_time)
+                window.receive_lat.append(arrival - r["receive_time"])
+
+    def start_window(self) -> None:
+        self.window = Window()
+        self._measuring = True
+
+    def stop_window(self) -> Window:
+        self._measuring = False
+        return self.window
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self._pubsub.close()
+        self._client.close()
+
+
+def wait_http(url: str, within: float) -> Any:
+    """GET ``url`` until it answers (JSON), or raise after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                return orjson.loads(answer.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def venue_state(port: int) -> dict[str, Any]:
+    state: dict[str, Any] = wait_http(f"http://127.0.0.1:{port}/_sim/state", 5)
+    return state
+
+
+def start_venue(port: int, symbols: int, firehose: bool, rate: float) -> subprocess.Popen[bytes]:
+    command = [PYTHON, "-m", "quotewire.cli", "sim", "--venue", "binance", "--port", str(port),
+               "--symbols", str(symbols), "--fault", "weight_limit=100000000"]  # fmt: skip
+    command += ["--firehose"] if firehose else ["--rate", str(rate)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+
+def write_config(directory: Path, redis_url: str, venue_port: int, symbols: int) -> Path:
+    root = f"127.0.0.1:{venue_port}"
+    config = {
+        "version": 1,
+        "redis": {"url": redis_url},
+        "collector": {"flush_interval_ms": 20, "max_buffered": 200_000, "stall_timeout": 30},
+        "exchanges": {
+            INSTANCE: {
+                "plugin": "binance", "simulated": True, "symbols": {"status": "trading", "limit": symbols},
+                "channels": CHANNELS, "intervals": INTERVALS, "depth_levels": 20, "transport": "auto",
+                "kline_history": 0, "urls": {"rest": f"http://{root}", "websocket": f"ws://{root}"},
+            }
+        },
+    }  # fmt: skip
+    path = directory / "collect.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def start_collector(config: Path, profile: str | None) -> subprocess.Popen[bytes]:
+    command = [PYTHON]
+    if profile:
+        command += ["-m", "cProfile", "-o", profile]
+        command += [str(Path(__file__).resolve().parents[1] / "quotewire" / "cli.py")]
+    else:
+        command += ["-m", "quotewire.cli"]
+    command += ["collect", "--config", str(config)]
+    env = {k: v for k, v in os.environ.items() if k != "QUOTEWIRE_REDIS_URL"}  # the config's URL wins
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+
+
+def peak_rss(pid: int) -> int:
+    """VmHWM of ``pid`` in bytes (Linux), else the current RSS."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return int(psutil.Process(pid).memory_info().rss)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_phase(
+    name: str, server: RedisServer, args: argparse.Namespace, firehose: bool, profile: str | None
+) -> None:
+    redis.Redis.from_url(server.url(2)).flushall()
+    port = free_port()
+    venue = start_venue(port, args.symbols, firehose, args.rate)
+    collector: subprocess.Popen[bytes] | None = None
+    tap = EventsTap(server.url(2))
+    try:
+        venue_state(port)
+        with tempfile.TemporaryDirectory(prefix="qw-bench-") as directory:
+            collector = start_collector(
+                write_config(Path(directory), server.url(2), port, args.symbols), profile
+            )
+            process = psutil.Process(collector.pid)
+            # warm-up: until every (symbol, stream) was seen or the warm-up budget ran out
+            expected = args.symbols * (len(CHANNELS) - 1 + len(INTERVALS))
+            started = time.monotonic()
+            while time.monotonic() - started < args.warmup:
+                if collector.poll() is not None:
+                    raise RuntimeError(f"the collector exited with {collector.returncode}")
+                if len(tap.seen) >= expected * args.coverage:
+                    break
+                time.sleep(0.25)
+            warm = time.monotonic() - started
+            coverage = len(tap.seen) / expected
+            state0 = venue_state(port)
+            cpu0 = process.cpu_times()
+            tap.start_window()
+            t0 = time.monotonic()
+            time.sleep(args.seconds)
+            window = tap.stop_window()
+            seconds = time.monotonic() - t0
+            cpu1 = process.cpu_times()
+            state1 = venue_state(port)
+            rss = peak_rss(collector.pid)
+            stop(collector)
+    finally:
+        tap.close()
+        if collector is not None:
+            stop(collector)
+        stop(venue)
+    cpu = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / seconds
+    frames = (state1["frames_out"] - state0["frames_out"]) / seconds
+    steps = (state1["steps"] - state0["steps"]) / seconds
+    event = sorted(window.event_lat)
+    receive = sorted(window.receive_lat)
+    mode = "firehose" if firehose else f"paced at {args.rate:,.0f} market events/s"
+    print(f"\n== {name}: {args.symbols} symbols, every channel, {len(INTERVALS)} intervals, {mode}")
+    print(
+        f"  warm-up {warm:.1f} s, {coverage:.0%} of {expected:,} symbol streams seen; window {seconds:.1f} s"
+    )
+    print(f"  venue: {steps:,.0f} market events/s, {frames:,.0f} frames/s sent")
+    mix = ", ".join(f"{c} {n / seconds:,.0f}" for c, n in window.channels.most_common())
+    print(f"  collector: {window.records / seconds:,.0f} records/s written  ({mix})")
+    print(f"  event->Redis   p50 {percentile(event, 50):6.1f} ms  p99 {percentile(event, 99):6.1f} ms"
+          f"  max {percentile(event, 100):6.1f} ms  ({len(event):,} records with E)")  # fmt: skip
+    print(f"  receive->Redis p50 {percentile(receive, 50):6.1f} ms  p99 {percentile(receive, 99):6.1f} ms"
+          f"  max {percentile(receive, 100):6.1f} ms")  # fmt: skip
+    print(f"  collector CPU {cpu:.2f} cores, peak RSS {rss / 2**20:.0f} MiB")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=10_000, help="paced market events/s (whole universe)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measurement window per phase")
+    parser.add_argument("--warmup", type=float, default=15.0, help="max seconds to wait for data per phase")
+    parser.add_argument("--coverage", type=float, default=0.9, help="share of streams seen to end warm-up")
+    parser.add_argument("--phase", choices=["both", "paced", "firehose"], default="both")
+    parser.add_argument("--profile", help="run the collector under cProfile, writing this file")
+    args = parser.parse_args()
+    server = RedisServer()
+    server.start()
+    try:
+        if args.phase in ("both", "paced"):
+            run_phase("paced", server, args, False, args.profile if args.phase == "paced" else None)
+        if args.phase in ("both", "firehose"):
+            run_phase("firehose", server, args, True, args.profile)
+    finally:
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

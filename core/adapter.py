@@ -1,0 +1,133 @@
+"""The adapter base: what the collector drives for every exchange instance.
+
+An adapter is async and a context manager: ``__init__`` only stores configuration, ``__aenter__``
+opens connections, ``__aexit__`` closes them. Fetch methods return normalized records; ``stream``
+yields batches of them from the venue's websockets until the connection ends, when it raises
+:class:`~core.errors.TransientError`. Reconnecting, backoff and rate-limit *policy* belong to the
+collector, not to adapters.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+from typing import ClassVar, Self
+
+from core.capabilities import Capabilities
+from core.clock import SYSTEM_CLOCK, Clock
+from core.config import InstanceConfig
+from core.errors import NotSupportedError
+from core.intervals import Interval
+from core.models import Channel, Kline, Market, OrderBook, Price, Quote, Record, Ticker, Trade
+
+
+class Subscription(tuple[Channel, str, Interval | None]):
+    """``(channel, symbol, interval)``; ``interval`` is set only for K-lines."""
+
+    __slots__ = ()
+
+    def __new__(cls, channel: Channel, symbol: str, interval: Interval | None = None) -> Self:
+        return super().__new__(cls, (channel, symbol, interval))
+
+    @property
+    def channel(self) -> Channel:
+        return self[0]
+
+    @property
+    def symbol(self) -> str:
+        return self[1]
+
+    @property
+    def interval(self) -> Interval | None:
+        return self[2]
+
+
+class ExchangeAdapter(abc.ABC):
+    """Base class of every exchange adapter.
+
+    Subclasses set :attr:`plugin_name` and :attr:`capabilities` and implement the abstract methods.
+    Bulk methods (``fetch_tickers`` …) default to one call per symbol; override them where the venue
+    has an all-symbols endpoint, which the budget planner prefers.
+    """
+
+    plugin_name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    legacy: ClassVar[bool] = False
+
+    def __init__(self, config: InstanceConfig, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.config = config
+        self.instance = config.name
+        self.clock = clock
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Open connections; called once by ``__aenter__``."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release every connection; must be safe to call twice."""
+
+    # ---- reference data ------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def load_markets(self) -> list[Market]:
+        """All markets the venue lists (any status), normalized."""
+
+    # ---- snapshots over REST -------------------------------------------------------------------
+    @abc.abstractmethod
+    async def fetch_ticker(self, symbol: str) -> Ticker:
+        """The 24-hour ticker of one symbol."""
+
+    async def fetch_tickers(self, symbols: Sequence[str]) -> list[Ticker]:
+        """24-hour tickers of many symbols."""
+        return [await self.fetch_ticker(s) for s in symbols]
+
+    @abc.abstractmethod
+    async def fetch_quote(self, symbol: str) -> Quote:
+        """Best bid and ask of one symbol."""
+
+    async def fetch_quotes(self, symbols: Sequence[str]) -> list[Quote]:
+        """Best bid and ask of many symbols."""
+        return [await self.fetch_quote(s) for s in symbols]
+
+    @abc.abstractmethod
+    async def fetch_price(self, symbol: str) -> Price:
+        """Latest traded price of one symbol."""
+
+    async def fetch_prices(self, symbols: Sequence[str]) -> list[Price]:
+        """Latest traded prices of many symbols."""
+        return [await self.fetch_price(s) for s in symbols]
+
+    @abc.abstractmethod
+    async def fetch_depth(self, symbol: str, levels: int) -> OrderBook:
+        """The top ``levels`` of the book."""
+
+    @abc.abstractmethod
+    async def fetch_trades(self, symbol: str, limit: int = 100) -> list[Trade]:
+        """Recent trades, oldest first."""
+
+    @abc.abstractmethod
+    async def fetch_klines(
+        self, symbol: str, interval: Interval, *, start_ms: int | None = None, limit: int = 500
+    ) -> list[Kline]:
+        """Candles opening at or after ``start_ms`` (the newest ones if ``None``), oldest first."""
+
+    # ---- websocket streams ---------------------------------------------------------------------
+    def stream(self, subscriptions: Sequence[Subscription]) -> AsyncIterator[Sequence[Record]]:
+        """Yield batches of records for ``subscriptions`` until the connection ends.
+
+        Raises :class:`~core.errors.TransientError` when the connection is lost, so the collector can
+        reconnect; never returns normally while subscribed.
+        """
+        raise NotSupportedError(f"{self.plugin_name}: the venue has no websocket streams")
+
+    def supports_stream(self, channel: Channel) -> bool:
+        """True when ``channel`` can be streamed rather than polled."""
+        return channel in self.capabilities.stream_channels

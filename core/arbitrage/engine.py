@@ -1,0 +1,322 @@
+"""The incremental arbitrage engine of one instance.
+
+``load_markets`` builds the graph, enumerates the cycles once and indexes them by edge. Each book
+update then touches only the cycles through that market:
+
+* **screen** — every edge keeps a float log-rate (top-of-book price and taker fee). The cycles through
+  the updated edge are screened in C-level iteration (``map``/``compress``) by the sum of their edges'
+  log-rates against ``log(1 + threshold) - epsilon``. The exact return at any size is never above the
+  top-of-book return, and epsilon dwarfs the float error, so the screen has no false negatives;
+* **exact** — only cycles that pass are evaluated with :func:`~core.arbitrage.evaluate.evaluate`
+  (decimals, fees, lots, minimums, depth). Its result is what is reported.
+
+The current opportunities are kept by cycle; ``take_changes`` hands out what opened, changed or
+closed since the last call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from decimal import Decimal, localcontext
+from itertools import compress
+from operator import add
+from typing import Any
+
+from core.arbitrage.book import Book, Level, from_levels, from_quote
+from core.arbitrage.evaluate import CONTEXT, Evaluation, LegSpec, evaluate
+from core.arbitrage.graph import Cycle, MarketGraph
+from core.arbitrage.models import Opportunity, OpportunityLeg
+from core.arbitrage.settings import ArbitrageSettings
+from core.clock import SYSTEM_CLOCK, Clock
+from core.models import Market, OrderBook, Quote, Record, Ticker
+
+NO_RATE = -math.inf
+
+
+class _Group:
+    """The cycles of one length through one edge: their ids and, per other leg, the edge indices."""
+
+    __slots__ = ("columns", "cycles")
+
+    def __init__(self) -> None:
+        self.cycles: list[int] = []
+        self.columns: list[list[int]] = []
+
+
+class ArbitrageEngine:
+    """Detects profitable conversion cycles of one instance, incrementally."""
+
+    _closed: set[str]  # keys of cycles closed since the last take_changes
+
+    def __init__(
+        self, instance: str, settings: ArbitrageSettings | None = None, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        self.instance = instance
+        self.settings = settings or ArbitrageSettings()
+        self._clock = clock
+        fee = self.settings.taker_fee
+        self._fee = fee
+        self._threshold = self.settings.min_net_return
+        self._log_keep = math.log1p(-float(fee)) if fee < 1 else NO_RATE
+        hurdle = 1.0 + float(self._threshold)
+        self._bound = (math.log(hurdle) if hurdle > 0 else NO_RATE) - self.settings.screen_epsilon
+        self._usd = frozenset(self.settings.usd_assets)
+        self._load(MarketGraph((), self.settings.preferred_starts), {})
+
+    # ---- market set ----------------------------------------------------------------------------
+    def load_markets(self, markets: Iterable[Market]) -> None:
+        """(Re)build the graph and cycles; books of markets still listed are kept and re-evaluated."""
+        old = {self.graph.markets[i].symbol: book for i, book in enumerate(self._books) if book}
+        closed = self._closed | {self.cycles[c].key for c in self._active}
+        self._load(MarketGraph(markets, self.settings.preferred_starts), old)
+        self.recompute_all()
+        self._closed = closed.difference(o.id for o in self._active.values())
+
+    def _load(self, graph: MarketGraph, books: dict[str, Book]) -> None:
+        self.graph = graph
+        self.cycles: list[Cycle] = graph.cycles(self.settings.max_legs)
+        count = len(graph.markets)
+        self._books: list[Book | None] = [books.get(m.symbol) for m in graph.markets]
+        self._rates: list[float] = [NO_RATE] * (2 * count)
+        for i, book in enumerate(self._books):
+            if book is not None:
+                self._set_rates(i, book)
+        self._specs = [
+            LegSpec(e.symbol, e.side, m.amount_increment, m.min_amount, m.min_notional)
+            for e in graph.edges
+            for m in (graph.markets[e.market],)
+        ]
+        groups: list[dict[int, _Group]] = [{} for _ in graph.edges]
+        for cycle in self.cycles:
+            for pos, edge in enumerate(cycle.edges):
+                group = groups[edge].setdefault(len(cycle.edges), _Group())
+                if not group.columns:
+                    group.columns = [[] for _ in range(len(cycle.edges) - 1)]
+                group.cycles.append(cycle.index)
+                others = cycle.edges[pos + 1 :] + cycle.edges[:pos]
+                for column, other in zip(group.columns, others, strict=True):
+                    column.append(other)
+        self._groups: list[tuple[_Group, ...]] = [tuple(g.values()) for g in groups]
+        self._through: list[list[int]] = [[] for _ in range(count)]  # market -> cycles (for reference)
+        for cycle in self.cycles:
+            for market in cycle.markets:
+                self._through[market].append(cycle.index)
+        self._usd_pairs: list[str | None] = [None] * count  # market -> asset it values in USD
+        for i, m in enumerate(graph.markets):
+            if m.quote in self._usd and m.base not in self._usd:
+                self._usd_pairs[i] = m.base
+            elif m.base in self._usd and m.quote not in self._usd:
+                self._usd_pairs[i] = m.quote
+        self._active: dict[int, Opportunity] = {}
+        self._active_by_market: list[set[int]] = [set() for _ in range(count)]
+        self._active_by_start: dict[str, set[int]] = {}
+        self._changed: dict[int, Opportunity] = {}
+        self._closed = set()
+
+    # ---- updates -------------------------------------------------------------------------------
+    def apply(self, record: Record) -> None:
+        """Feed one record: a Quote, an OrderBook, or a Ticker with bid, ask and both sizes."""
+        if isinstance(record, Quote):
+            bid_level, ask_level = (record.bid, record.bid_size), (record.ask, record.ask_size)
+            self.update_top(record.symbol, bid_level, ask_level, self._time_of(record))
+        elif isinstance(record, OrderBook):
+            self.update_book(record.symbol, record.bids, record.asks, self._time_of(record))
+        elif isinstance(record, Ticker):
+            bid, bid_size, ask, ask_size = record.bid, record.bid_size, record.ask, record.ask_size
+            if bid is not None and bid_size is not None and ask is not None and ask_size is not None:
+                self.update_top(record.symbol, (bid, bid_size), (ask, ask_size), self._time_of(record))
+
+    def _time_of(self, record: Record) -> int:
+        if self.settings.use_event_time and record.event_time is not None:
+            return record.event_time
+        return record.receive_time
+
+    def update_top(self, symbol: str, bid: Level, ask: Level, time: int) -> None:
+        """A new best bid and ask (``(price, amount)`` each) for ``symbol`` at ``time`` (Unix ms)."""
+        market = self.graph.index.get(symbol)
+        if market is None:
+            return
+        self._replace(market, from_quote(self._books[market], bid, ask, time))
+
+    def update_book(self, symbol: str, bids: Sequence[Level], asks: Sequence[Level], time: int) -> None:
+        """A new book snapshot for ``symbol``: bids best first, asks best first."""
+        market = self.graph.index.get(symbol)
+        if market is None:
+            return
+        self._replace(market, from_levels(bids, asks, time))
+
+    def _set_rates(self, market: int, book: Book) -> None:
+        keep = self._log_keep
+        rates = self._rates
+        bid = float(book.bids[0][0]) if book.bids else 0.0
+        ask = float(book.asks[0][0]) if book.asks else 0.0
+        rates[2 * market] = math.log(bid) + keep if bid > 0 else NO_RATE
+        # an ask too small for a float must not screen its cycles out: rate it +inf
+        rates[2 * market + 1] = (keep - math.log(ask) if ask > 0 else math.inf) if book.asks else NO_RATE
+
+    def _replace(self, market: int, book: Book) -> None:
+        self._books[market] = book
+        self._set_rates(market, book)
+        passing = self._screen(2 * market)
+        passing += self._screen(2 * market + 1)
+        active = self._active_by_market[market]
+        if active:
+            for cycle_id in active.difference(passing):
+                self._close(cycle_id)
+        for cycle_id in passing:
+            self._evaluate(cycle_id)
+        asset = self._usd_pairs[market]
+        if asset is not None and asset in self._active_by_start:
+            self._revalue(asset)
+
+    def _screen(self, edge: int) -> list[int]:
+        """Cycles through ``edge`` whose float top-of-book log-return may be above the threshold."""
+        rate = self._rates[edge]
+        if rate == NO_RATE:
+            return []
+        limit = self._bound - rate
+        get = self._rates.__getitem__
+        passing: list[int] = []
+        for group in self._groups[edge]:
+            columns = group.columns
+            sums: Any = map(get, columns[0])
+            for column in columns[1:]:
+                sums = map(add, sums, map(get, column))
+            passing += compress(group.cycles, map(limit.__lt__, sums))
+        return passing
+
+    def recompute_all(self, *, exact: bool = False) -> None:
+        """Evaluate every cycle from the current books (after a market reload, or to compare);
+        ``exact`` skips the float screen and evaluates every cycle with decimals."""
+        bound = self._bound
+        rates = self._rates
+        for cycle in self.cycles:
+            if exact or sum(rates[e] for e in cycle.edges) > bound:
+                self._evaluate(cycle.index)
+            elif cycle.index in self._active:
+                self._close(cycle.index)
+
+    # ---- exact evaluation ----------------------------------------------------------------------
+    def _evaluate(self, cycle_id: int) -> None:
+        cycle = self.cycles[cycle_id]
+        books = self._books
+        levels: list[Sequence[Level]] = []
+        oldest = None
+        for edge in cycle.edges:
+            book = books[edge >> 1]
+            if book is None:
+                break
+            levels.append(book.asks if edge & 1 else book.bids)
+            oldest = book.time if oldest is None or book.time < oldest else oldest
+        result = None
+        if oldest is not None and len(levels) == len(cycle.edges):
+            specs = [self._specs[e] for e in cycle.edges]
+            result = evaluate(specs, levels, self._fee, self._threshold)
+        if result is None or oldest is None:
+            if cycle_id in self._active:
+                self._close(cycle_id)
+            return
+        self._open(cycle, result, oldest)
+
+    def _open(self, cycle: Cycle, result: Evaluation, oldest: int) -> None:
+        now = self._clock.now_ms()
+        age = max(now - oldest, 0)
+        start = cycle.assets[0]
+        legs = tuple(
+            OpportunityLeg.model_construct(
+                symbol=self._specs[e].symbol, side=self._specs[e].side, price=f.price, amount=f.amount
+            )
+            for e, f in zip(cycle.edges, result.fills, strict=True)
+        )
+        opportunity = Opportunity.model_construct(
+            instance=self.instance,
+            id=cycle.key,
+            path=(*cycle.assets, start),
+            legs=legs,
+            gross_return=result.gross_return,
+            net_return=result.net_return,
+            size=result.size,
+            size_usd=self.usd_value(start, result.size),
+            oldest_quote_age_ms=age,
+            detected_at=now,
+            stale=age > self.settings.stale_after_ms,
+        )
+        if cycle.index not in self._active:
+            for market in cycle.markets:
+                self._active_by_market[market].add(cycle.index)
+            self._active_by_start.setdefault(start, set()).add(cycle.index)
+        self._active[cycle.index] = opportunity
+        self._changed[cycle.index] = opportunity
+        self._closed.discard(cycle.key)
+
+    def _close(self, cycle_id: int) -> None:
+        cycle = self.cycles[cycle_id]
+        del self._active[cycle_id]
+        for market in cycle.markets:
+            self._active_by_market[market].discard(cycle_id)
+        starts = self._active_by_start[cycle.assets[0]]
+        starts.discard(cycle_id)
+        if not starts:
+            del self._active_by_start[cycle.assets[0]]
+        self._changed.pop(cycle_id, None)
+        self._closed.add(cycle.key)
+
+    def _revalue(self, asset: str) -> None:
+        for cycle_id in self._active_by_start[asset]:
+            opportunity = self._active[cycle_id]
+            value = self.usd_value(asset, opportunity.size)
+            if value != opportunity.size_usd:
+                opportunity = opportunity.model_copy(update={"size_usd": value})
+                self._active[cycle_id] = opportunity
+                self._changed[cycle_id] = opportunity
+
+    def usd_value(self, asset: str, amount: Decimal) -> Decimal | None:
+        """``amount`` of ``asset`` in USD: 1:1 for a USD-ish asset, else through the first USD-ish
+        market with a book (selling at its bid, or buying its base at the ask); ``None`` if none."""
+        if asset in self._usd:
+            return amount
+        index = self.graph.index
+        with localcontext(CONTEXT):
+            for usd in self.settings.usd_assets:
+                market = index.get(f"{asset}/{usd}")
+                book = self._books[market] if market is not None else None
+                if book is not None and book.bids:
+                    return amount * book.bids[0][0]
+                market = index.get(f"{usd}/{asset}")
+                book = self._books[market] if market is not None else None
+                if book is not None and book.asks:
+                    return amount / book.asks[0][0]
+        return None
+
+    # ---- results -------------------------------------------------------------------------------
+    def opportunities(self) -> list[Opportunity]:
+        """The current opportunities, best net return first."""
+        return sorted(self._active.values(), key=lambda o: (-o.net_return, o.id))
+
+    def flag_stale(self) -> int:
+        """Flag the current opportunities whose oldest quote has aged past ``stale_after_ms`` since
+        detection (its legs stopped updating); return how many were flagged. Their figures stay."""
+        limit = self.settings.stale_after_ms
+        now = self._clock.now_ms()
+        flagged = 0
+        for cycle_id, opportunity in self._active.items():
+            quoted_at = opportunity.detected_at - opportunity.oldest_quote_age_ms
+            if not opportunity.stale and now - quoted_at > limit:
+                flagged_copy = opportunity.model_copy(update={"stale": True})
+                self._active[cycle_id] = self._changed[cycle_id] = flagged_copy
+                flagged += 1
+        return flagged
+
+    def take_changes(self) -> tuple[list[Opportunity], list[str]]:
+        """Opportunities opened or changed, and ids of those closed, since the last call."""
+        changed = list(self._changed.values())
+        closed = sorted(self._closed)
+        self._changed.clear()
+        self._closed.clear()
+        return changed, closed
+
+    def cycles_through(self, symbol: str) -> list[Cycle]:
+        """The cycles that trade ``symbol``."""
+        market = self.graph.index.get(symbol)
+        return [] if market is None else [self.cycles[c] for c in self._through[market]]

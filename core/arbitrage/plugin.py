@@ -1,0 +1,23 @@
+"""The built-in arbitrage plugin: an event observer per instance (entry point ``arbitrage``)."""
+
+from __future__ import annotations
+
+from core.arbitrage.observer import ArbitrageObserver
+from core.arbitrage.redis_sink import RedisOpportunitySink
+from core.arbitrage.settings import settings_for
+from core.config import InstanceConfig
+from core.hookspecs import EventObserver, hookimpl
+from core.store import StoreWriter
+
+
+@hookimpl(trylast=True)
+def quotewire_event_observer(
+    instance: str, plugin: str, config: InstanceConfig, store: StoreWriter | None
+) -> EventObserver | None:
+    """An :class:`ArbitrageObserver` configured from the instance (fee, ``options.arbitrage``),
+    writing to Redis through the collector's ``store`` (kept in memory outside a collector)."""
+    settings = settings_for(plugin, taker_fee=config.taker_fee, options=config.options)
+    if not settings.enabled:
+        return None
+    sink = RedisOpportunitySink(store) if store is not None else None
+    return ArbitrageObserver(instance, settings, sink=sink)

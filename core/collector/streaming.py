@@ -1,0 +1,188 @@
+"""Supervising an instance's websocket stream: reconnect with backoff, stall watchdog, backfill on return.
+
+A *session* consumes ``adapter.stream(subscriptions)`` until it fails. The stream counts as up from
+its first batch; while it is down, the REST pollers of the streamed channels take over. A session
+that delivered data for a while and then ended (``serverShutdown``, the 24-hour disconnect) is
+reconnected at once (as is a first short one); consecutive failures back off exponentially with
+jitter. When no batch arrives for ``stall_timeout`` seconds the session is abandoned and reconnected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from core.adapter import ExchangeAdapter, Subscription
+from core.clock import Clock
+from core.collector.backoff import Backoff
+from core.collector.metrics import InstanceMetrics, ThrottledLog
+from core.collector.sink import RecordSink
+from core.errors import NotSupportedError, TransientError
+from core.models import Record
+
+log = logging.getLogger(__name__)
+
+
+HEALTHY_SESSION = 2.0
+"""Seconds a session must have delivered for its end to count as the venue's doing (reconnect at once)."""
+
+
+class StallError(TransientError):
+    """No frame arrived within the stall timeout."""
+
+
+class StreamState:
+    """Whether the stream currently delivers; pollers of streamed channels wait on it."""
+
+    def __init__(self) -> None:
+        self._up = asyncio.Event()
+        self._down = asyncio.Event()
+        self._down.set()
+
+    @property
+    def is_up(self) -> bool:
+        return self._up.is_set()
+
+    def set_up(self) -> None:
+        self._down.clear()
+        self._up.set()
+
+    def set_down(self) -> None:
+        self._up.clear()
+        self._down.set()
+
+    async def wait_down(self) -> None:
+        """Return when the stream is (or goes) down."""
+        await self._down.wait()
+
+    async def wait_up(self) -> None:
+        """Return when the stream is (or comes) up."""
+        await self._up.wait()
+
+
+class StreamSupervisor:
+    """Keep one stream of an instance connected for as long as the collector runs."""
+
+    def __init__(
+        self,
+        adapter: ExchangeAdapter,
+        subscriptions: Sequence[Subscription],
+        *,
+        sink: RecordSink,
+        state: StreamState,
+        metrics: InstanceMetrics,
+        clock: Clock,
+        backoff: Backoff,
+        stall_timeout: float,
+        on_down: Callable[[], None] = lambda: None,
+        on_up: Callable[[bool], None] = lambda reconnect: None,
+    ) -> None:
+        self.adapter = adapter
+        self.instance = adapter.instance
+        self.subscriptions = list(subscriptions)
+        self.sink = sink
+        self.state = state
+        self.metrics = metrics
+        self.clock = clock
+        self.backoff = backoff
+        self.stall_timeout = stall_timeout
+        self.on_down = on_down
+        self.on_up = on_up
+        self.sessions = 0
+        self._delivered = False
+        self._ever_up = False
+        self.delays: deque[float] = deque(maxlen=100)  # the latest reconnect delays, for inspection
+        self._last_frame = 0.0
+        self._warn = ThrottledLog(log, clock)
+
+    async def run(self) -> None:
+        """Connect, consume, reconnect — until cancelled, or for good when the venue cannot stream."""
+        while True:
+            self.sessions += 1
+            started = self.clock.monotonic()
+            try:
+                delivered = await self._session()
+                error: Exception = TransientError("stream ended")
+            except NotSupportedError as exc:
+                log.warning("%s *: streaming unavailable (%s); polling over REST instead", self.instance, exc)
+                self.state.set_down()
+                return
+            except Exception as exc:  # every failure of a session leads to a reconnect
+                delivered, error = self._delivered, exc
+            was_up = self.state.is_up
+            self.state.set_down()
+            if was_up:
+                self.on_down()
+            self.metrics.incr("reconnects")
+            healthy = delivered and self.clock.monotonic() - started >= HEALTHY_SESSION
+            if healthy:
+                self.backoff.reset()  # serverShutdown, the 24-hour cut: back at once
+                delay = 0.0
+            elif delivered and self.backoff.failures == 0:
+                self.backoff.failures = 1  # a first short session: at once too, but the next one waits
+                delay = 0.0
+            else:
+                delay = self.backoff.next()
+            self.delays.append(delay)
+            self._warn.warning(
+                "reconnect",
+                "%s *: stream lost (%s: %s); reconnecting in %.2fs",
+                self.instance,
+                type(error).__name__,
+                error,
+                delay,
+            )
+            if delay > 0:
+                await self.clock.sleep(delay)
+
+    async def _session(self) -> bool:
+        """One connection; returns (or raises) when it ends. True when it delivered data."""
+        self._delivered = False
+        self._last_frame = self.clock.monotonic()
+        try:
+            async with asyncio.TaskGroup() as group:
+                consumer = group.create_task(self._consume(), name=f"stream:{self.instance}")
+                group.create_task(self._watchdog(consumer), name=f"stream-watchdog:{self.instance}")
+        except BaseExceptionGroup as group_error:
+            raise _first(group_error) from None
+        return self._delivered
+
+    async def _consume(self) -> None:
+        stream: AsyncIterator[Sequence[Record]] = self.adapter.stream(self.subscriptions)
+        try:
+            async for batch in stream:
+                self._last_frame = self.clock.monotonic()
+                self.metrics.incr("messages")
+                if not self._delivered:
+                    self._delivered = True
+                    reconnect, self._ever_up = self._ever_up, True
+                    self.state.set_up()
+                    log.info("%s *: stream up (%d subscriptions)", self.instance, len(self.subscriptions))
+                    self.on_up(reconnect)
+                if batch:
+                    self.sink.put(batch, live=True)
+        finally:
+            closer = getattr(stream, "aclose", None)
+            if closer is not None:
+                await closer()
+        raise TransientError("the stream ended")
+
+    async def _watchdog(self, consumer: asyncio.Task[None]) -> None:
+        check = max(self.stall_timeout / 4, 0.01)
+        while not consumer.done():
+            await self.clock.sleep(check)
+            silent = self.clock.monotonic() - self._last_frame
+            if silent >= self.stall_timeout:
+                raise StallError(f"no frames for {silent:.1f}s")
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first real error of a task group's failure (cancellations of siblings are noise)."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first(exc)
+        if not isinstance(exc, asyncio.CancelledError):
+            return exc
+    return group.exceptions[0]

@@ -1,0 +1,193 @@
+"""The normalized data model: one shape for every exchange.
+
+Every record carries the exchange *instance* name (``binance``, ``binance-sim`` …), the unified
+``BASE/QUOTE`` symbol, the exchange's event time and our receive time (both Unix milliseconds), and a
+``channel`` tag that says what it is. Prices and amounts are :data:`~core.decimals.ExactDecimal`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.decimals import ExactDecimal
+from core.intervals import Interval
+
+
+class Channel(StrEnum):
+    """The kinds of market data quotewire collects per symbol."""
+
+    TICKER = "ticker"
+    QUOTE = "quote"
+    PRICE = "price"
+    DEPTH = "depth"
+    TRADES = "trades"
+    KLINE = "kline"
+
+
+ALL_CHANNELS: tuple[Channel, ...] = tuple(Channel)
+
+
+class Frozen(BaseModel):
+    """Base for immutable models that reject unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Market(Frozen):
+    """A tradable pair as the instance lists it."""
+
+    instance: str
+    symbol: str = Field(description="unified BASE/QUOTE", examples=["BTC/USDT"])
+    native_id: str = Field(description="the venue's own id", examples=["BTCUSDT", "btcusdt"])
+    base: str
+    quote: str
+    status: Literal["trading", "halted", "delisted"] = "trading"
+    price_increment: ExactDecimal | None = Field(None, description="tick size")
+    amount_increment: ExactDecimal | None = Field(None, description="lot step size")
+    price_precision: int | None = Field(None, description="decimal places of a price")
+    amount_precision: int | None = Field(None, description="decimal places of an amount")
+    min_amount: ExactDecimal | None = None
+    min_notional: ExactDecimal | None = Field(None, description="minimum price x amount of an order")
+    receive_time: int
+
+
+class Record(Frozen):
+    """Fields every market-data record carries."""
+
+    instance: str
+    symbol: str = Field(description="unified BASE/QUOTE", examples=["BTC/USDT"])
+    event_time: int | None = Field(description="exchange event time, Unix ms, when the venue sent one")
+    receive_time: int = Field(description="when quotewire received it, Unix ms")
+
+
+class Ticker(Record):
+    """Rolling 24-hour statistics."""
+
+    channel: Literal[Channel.TICKER] = Channel.TICKER
+    open: ExactDecimal | None = None
+    high: ExactDecimal | None = None
+    low: ExactDecimal | None = None
+    last: ExactDecimal
+    volume: ExactDecimal | None = Field(None, description="base-asset volume")
+    quote_volume: ExactDecimal | None = None
+    change: ExactDecimal | None = None
+    change_percent: ExactDecimal | None = None
+    bid: ExactDecimal | None = None
+    bid_size: ExactDecimal | None = None
+    ask: ExactDecimal | None = None
+    ask_size: ExactDecimal | None = None
+
+
+class Quote(Record):
+    """Best bid and best ask."""
+
+    channel: Literal[Channel.QUOTE] = Channel.QUOTE
+    bid: ExactDecimal
+    bid_size: ExactDecimal
+    ask: ExactDecimal
+    ask_size: ExactDecimal
+
+
+class Price(Record):
+    """The latest traded price."""
+
+    channel: Literal[Channel.PRICE] = Channel.PRICE
+    price: ExactDecimal
+
+
+BookLevel = tuple[ExactDecimal, ExactDecimal]
+"""``(price, amount)``."""
+
+
+class OrderBook(Record):
+    """The top ``depth`` levels of the book, bids descending and asks ascending."""
+
+    channel: Literal[Channel.DEPTH] = Channel.DEPTH
+    bids: list[BookLevel]
+    asks: list[BookLevel]
+    sequence: int | None = Field(None, description="the venue's update id of this state")
+    depth: int = Field(description="how many levels per side were requested")
+
+
+class Trade(Record):
+    """One public trade; ``side`` is the taker's."""
+
+    channel: Literal[Channel.TRADES] = Channel.TRADES
+    id: str
+    price: ExactDecimal
+    amount: ExactDecimal
+    side: Literal["buy", "sell"]
+
+
+class Kline(Record):
+    """One candle; ``closed`` is false while the interval is still running."""
+
+    channel: Literal[Channel.KLINE] = Channel.KLINE
+    interval: Interval
+    open_time: int
+    close_time: int
+    open: ExactDecimal
+    high: ExactDecimal
+    low: ExactDecimal
+    close: ExactDecimal
+    volume: ExactDecimal = Field(description="base-asset volume")
+    quote_volume: ExactDecimal | None = None
+    trades: int | None = Field(None, description="number of trades")
+    closed: bool
+
+
+MarketRecord = Annotated[Ticker | Quote | Price | OrderBook | Trade | Kline, Field(discriminator="channel")]
+"""Any market-data record, discriminated by its ``channel`` tag."""
+
+RECORD_TYPES: dict[Channel, type[Record]] = {
+    Channel.TICKER: Ticker,
+    Channel.QUOTE: Quote,
+    Channel.PRICE: Price,
+    Channel.DEPTH: OrderBook,
+    Channel.TRADES: Trade,
+    Channel.KLINE: Kline,
+}
+
+R = TypeVar("R", bound=Record)
+
+
+_UNSET: Any = object()
+_TEMPLATES: dict[type[Record], dict[str, Any]] = {}
+
+
+def _template(model: type[Record]) -> dict[str, Any]:
+    """Every field of ``model`` in order, with its default (``_UNSET`` for required ones)."""
+    fields = model.model_fields
+    found = _TEMPLATES[model] = {
+        name: _UNSET if info.is_required() else info.get_default() for name, info in fields.items()
+    }
+    return found
+
+
+def trusted(model: type[R], **values: Any) -> R:
+    """Build ``model`` from values an adapter already converted and checked, skipping validation.
+
+    For hot paths only (websocket parsers): every value must already have its field's type —
+    ``Decimal`` (finite, from :func:`~core.decimals.exact`) for prices and amounts, ``int`` for
+    times, the enum members themselves. Omitted fields take their defaults; the result is equal to
+    (and serializes exactly like) the validated ``model(**values)``. An unknown field raises
+    ``TypeError``; a required field left out is not checked here (it costs ~0.3 µs a record) but
+    cannot pass silently: encoding the record fails. Tests of each caller compare its records with
+    validated ones. Data not produced by the adapter's own parsing goes through the validating
+    constructor instead.
+    """
+    found = _TEMPLATES.get(model)
+    template = found if found is not None else _template(model)
+    data = {**template, **values}
+    if len(data) != len(template):
+        raise TypeError(f"{model.__name__}: unknown fields {sorted(data.keys() - template.keys())}")
+    record = object.__new__(model)
+    setattr_ = object.__setattr__
+    setattr_(record, "__dict__", data)
+    setattr_(record, "__pydantic_fields_set__", set(values))
+    setattr_(record, "__pydantic_extra__", None)
+    setattr_(record, "__pydantic_private__", None)
+    return record

@@ -1,0 +1,42 @@
+"""Encoding records for Redis: the JSON that pydantic writes, with exact decimal strings."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import TypeAdapter
+
+from core.models import RECORD_TYPES, Market, MarketRecord, Record
+
+T = TypeVar("T", bound=Record | Market)
+_ANY_RECORD: TypeAdapter[MarketRecord] = TypeAdapter(MarketRecord)
+
+
+_PLAIN_RECORDS = frozenset(RECORD_TYPES.values())
+"""Models whose fields are all str, int, bool, None, enums, Decimals and lists/tuples of them: their
+``__dict__`` (in field order) encodes with orjson to the very bytes pydantic writes, ~2x faster."""
+
+
+def _decimal_text(value: Any) -> str:
+    if type(value) is Decimal:
+        return format(value, "f")  # = core.decimals.format_decimal
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def encode(record: Record | Market) -> bytes:
+    """The record as compact JSON bytes (decimals as exact strings)."""
+    if type(record) in _PLAIN_RECORDS:
+        return orjson.dumps(record.__dict__, default=_decimal_text)
+    return type(record).__pydantic_serializer__.to_json(record)
+
+
+def decode(data: bytes | str, model: type[T]) -> T:
+    """Parse JSON written by :func:`encode` back into ``model``."""
+    return model.model_validate_json(data)  # type: ignore[return-value]
+
+
+def decode_any(data: bytes | str) -> MarketRecord:
+    """Parse any market-data record, choosing the model by its ``channel`` tag."""
+    return _ANY_RECORD.validate_json(data)

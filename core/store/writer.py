@@ -1,0 +1,528 @@
+"""The batching writer: conflate, pipeline, survive Redis outages.
+
+The collector calls :meth:`StoreWriter.put` for every normalized record; it returns at once. A flush
+task writes what accumulated every ``flush_interval`` seconds:
+
+* latest-value records (ticker, quote, price, depth) are *conflated*: only the newest value of a key
+  per flush is written, all of them in one ``MSET``;
+* K-lines are conflated per (key, open time) and upserted by one Lua call; trades are appended to
+  capped streams by another; freshness is one ``HSET`` per instance;
+* every record (not conflated) is published, one ``PUBLISH`` per instance per flush, as a JSON array;
+* ranked items (arbitrage opportunities) are conflated per id: one ``ZADD`` of their scores, one
+  expiring ``SET`` each, ``ZREM`` + ``DEL`` for closed ones, and one ``channel: "arbitrage"`` event
+  per id in the instance's ``PUBLISH``.
+
+The pipeline runs on a dedicated thread with the synchronous hiredis-backed client, which packs
+commands in C, so the event loop never waits on Redis. When Redis is unreachable the batch is kept
+(newer values win), buffers are bounded (oldest trades and events dropped and counted), and writing
+resumes when Redis returns. If Redis lost its data meanwhile (a restart), the latest state and the
+markets are rewritten and ``on_reset`` callbacks run so the collector can backfill K-lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, NamedTuple, Self
+
+import orjson
+import redis
+from pydantic import BaseModel
+
+from core.clock import SYSTEM_CLOCK, Clock
+from core.errors import StorageError
+from core.intervals import Interval
+from core.models import Kline, Market, Record, Trade
+from core.store.codec import encode
+from core.store.keys import LATEST_CHANNELS, KeySchema
+from core.store.redis_errors import translate_redis_errors
+from core.store.scripts import APPEND_TRADES, UPSERT_KLINES
+from core.symbols import to_key
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KLINE_RETENTION: Mapping[Interval, int] = {
+    Interval.M1: 10_000,
+    Interval.M5: 5_000,
+    Interval.M15: 5_000,
+    Interval.M30: 5_000,
+    Interval.H1: 5_000,
+    Interval.D1: 2_000,
+    Interval.W1: 1_000,
+    Interval.MO1: 500,
+}
+
+
+ARBITRAGE_CHANNEL = "arbitrage"
+"""The ``channel`` of the events that carry opportunity changes."""
+
+
+class RankedItem(NamedTuple):
+    """One item of a ranked set: its id, its score (higher ranks first) and its JSON document."""
+
+    id: str
+    score: float
+    document: BaseModel
+
+
+_SlotKey = tuple[str, str, Any, Interval | None]  # instance, symbol, channel, interval
+_LATEST, _KLINE, _TRADE = "latest", "kline", "trade"
+_Ranked = tuple[float, BaseModel | None, int]  # score, document (None: closed), change time (ms)
+
+
+@dataclass
+class WriterStats:
+    """Counters of one writer (read by the collector's metrics)."""
+
+    records: int = 0
+    flushes: int = 0
+    commands: int = 0
+    failures: int = 0
+    dropped: int = 0
+    resets: int = 0
+    connected: bool = False
+    last_error: str | None = None
+    last_flush_ms: int | None = None
+
+
+@dataclass
+class _Batch:
+    """What one flush writes. ``latest`` and ``klines`` are conflated, the rest append."""
+
+    latest: dict[str, bytes] = field(default_factory=dict)
+    klines: dict[str, dict[int, bytes]] = field(default_factory=dict)
+    trades: dict[str, list[bytes]] = field(default_factory=dict)
+    freshness: dict[str, dict[str, int]] = field(default_factory=dict)
+    events: dict[str, list[bytes]] = field(default_factory=dict)
+    markets: dict[str, tuple[dict[str, bytes], bytes]] = field(default_factory=dict)
+    counters: dict[str, dict[str, int]] = field(default_factory=dict)
+    ranked: dict[str, dict[str, _Ranked]] = field(default_factory=dict)
+    appended: int = 0  # trades + events held, for the buffer bound
+    history: dict[str, dict[int, bytes]] = field(default_factory=dict)  # past candles, see put_history
+
+    def empty(self) -> bool:
+        return not (
+            self.latest or self.klines or self.history or self.trades or self.freshness or self.events
+            or self.markets or self.counters or self.ranked
+        )  # fmt: skip
+
+    def absorb_older(self, older: _Batch, max_appended: int) -> int:
+        """Merge a batch that failed to write underneath this newer one; return records dropped."""
+        for key, value in older.latest.items():
+            self.latest.setdefault(key, value)
+        for key, candles in older.klines.items():
+            mine = self.klines.setdefault(key, {})
+            for open_time, value in candles.items():
+                mine.setdefault(open_time, value)
+        for key, older_fresh in older.freshness.items():
+            mine_fresh = self.freshness.setdefault(key, {})
+            for name, received in older_fresh.items():
+                mine_fresh.setdefault(name, received)
+        for instance, markets in older.markets.items():
+            self.markets.setdefault(instance, markets)
+        for instance, changes in older.ranked.items():
+            mine_ranked = self.ranked.setdefault(instance, {})
+            for key, change in changes.items():
+                mine_ranked.setdefault(key, change)
+        for instance, counts in older.counters.items():
+            mine_counts = self.counters.setdefault(instance, {})
+            for name, amount in counts.items():
+                mine_counts[name] = mine_counts.get(name, 0) + amount
+        for key, items in older.trades.items():
+            self.trades[key] = items + self.trades.get(key, [])
+        for key, items in older.events.items():
+            self.events[key] = items + self.events.get(key, [])
+        self.appended += older.appended
+        return self._enforce_bound(max_appended)
+
+    def _enforce_bound(self, max_appended: int) -> int:
+        dropped = 0
+        for store in (self.events, self.trades):
+            for items in store.values():
+                if self.appended <= max_appended:
+                    return dropped
+                excess = min(len(items), self.appended - max_appended)
+                del items[:excess]
+                self.appended -= excess
+                dropped += excess
+        return dropped
+
+
+class StoreWriter:
+    """Batched, conflating, outage-tolerant writer of normalized records into Redis."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        keys: KeySchema | None = None,
+        flush_interval: float = 0.02,
+        max_buffered: int = 100_000,
+        trades_cap: int = 1_000,
+        arbitrage_ttl: float = 30.0,
+        kline_retention: Mapping[Interval, int] | None = None,
+        publish: bool = True,
+        history_per_flush: int = 1_000,
+        max_history: int = 50_000,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.url = url
+        self.keys = keys or KeySchema()
+        self.flush_interval = flush_interval
+        self.max_buffered = max_buffered
+        self.trades_cap = trades_cap
+        self.arbitrage_ttl_ms = int(arbitrage_ttl * 1000)
+        self.kline_retention = dict(kline_retention or DEFAULT_KLINE_RETENTION)
+        self.publish = publish
+        self.clock = clock
+        self.stats = WriterStats()
+        self._pending = _Batch()
+        self._written_latest: dict[str, bytes] = {}
+        self._written_markets: dict[str, tuple[dict[str, bytes], bytes]] = {}
+        self._written_ranked: dict[str, dict[str, _Ranked]] = {}
+        self._reset_callbacks: list[Callable[[], None]] = []
+        self._sentinel = self.keys.writer_sentinel(uuid.uuid4().hex[:12])
+        self._sentinel_seen = False
+        self._client: redis.Redis | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
+        self._error_log_times: deque[float] = deque(maxlen=5)
+        self._slots: dict[_SlotKey, tuple[str, str, str]] = {}
+        self.history_per_flush = history_per_flush
+        self.max_history = max_history
+        self._history: deque[tuple[str, int, bytes]] = deque()
+        self._live_kline_newest: dict[str, int] = {}
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Connect (lazily) and start the flush loop."""
+        self._client = redis.Redis.from_url(
+            self.url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=0
+        )
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qw-store-writer")
+        self._task = asyncio.create_task(self._run(), name="store-writer-flush")
+
+    async def aclose(self) -> None:
+        """Stop the loop after a last flush attempt, and release the connection."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            await self.flush()
+        except StorageError as exc:
+            log.warning("store: final flush failed, %d records not written: %s", self.pending_count(), exc)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def on_reset(self, callback: Callable[[], None]) -> None:
+        """Register ``callback`` to run after Redis lost its data and the latest state was rewritten."""
+        self._reset_callbacks.append(callback)
+
+    # ---- input (hot path, synchronous) ----------------------------------------------------------
+    def put(self, record: Record) -> None:
+        """Queue one record for the next flush. Never blocks."""
+        payload = encode(record)
+        batch = self._pending
+        instance = record.instance
+        channel = record.channel  # type: ignore[attr-defined]
+        slot = (instance, record.symbol, channel, record.interval if isinstance(record, Kline) else None)
+        found = self._slots.get(slot)
+        kind, key, fresh_field = found if found is not None else self._slot(record, slot)
+        if kind is _LATEST:
+            batch.latest[key] = payload
+        elif kind is _KLINE:
+            open_time: int = record.open_time  # type: ignore[attr-defined]
+            batch.klines.setdefault(key, {})[open_time] = payload
+            if open_time > self._live_kline_newest.get(key, -1):
+                self._live_kline_newest[key] = open_time
+        else:
+            batch.trades.setdefault(key, []).append(payload)
+            batch.appended += 1
+        batch.freshness.setdefault(instance, {})[fresh_field] = record.receive_time
+        if self.publish:
+            batch.events.setdefault(instance, []).append(payload)
+            batch.appended += 1
+        self.stats.records += 1
+        if batch.appended > self.max_buffered:
+            self.stats.dropped += batch._enforce_bound(self.max_buffered)
+
+    def _slot(self, record: Record, slot: _SlotKey) -> tuple[str, str, str]:
+        """The key and freshness field of a (instance, symbol, channel, interval), computed once."""
+        instance, symbol, channel, _ = slot
+        if channel in LATEST_CHANNELS:
+            found = (
+                _LATEST,
+                self.keys.latest(instance, symbol, channel),
+                self.keys.freshness_field(symbol, channel),
+            )
+        elif isinstance(record, Kline):
+            key = self.keys.klines(instance, symbol, record.interval)
+            found = (_KLINE, key, self.keys.freshness_field(symbol, channel, record.interval))
+        elif isinstance(record, Trade):
+            found = (_TRADE, self.keys.trades(instance, symbol), self.keys.freshness_field(symbol, channel))
+        else:
+            raise TypeError(f"cannot store {type(record).__name__}")
+        self._slots[slot] = found
+        return found
+
+    def put_many(self, records: Iterable[Record]) -> None:
+        """Queue many records, in order."""
+        for record in records:
+            self.put(record)
+
+    async def put_history(self, klines: Iterable[Kline]) -> None:
+        """Queue past candles (a backfill) behind the live data; waits while the queue is full.
+
+        History is written at most ``history_per_flush`` candles a flush, before that flush's live
+        candles, so a large backfill never delays live updates by more than a small chunk. A past
+        candle is dropped when the live stream has already written that series at or after its open
+        time (the stream's candle is newer). History is stored, not published as live events.
+        """
+        for kline in klines:
+            slot = (kline.instance, kline.symbol, kline.channel, kline.interval)
+            found = self._slots.get(slot)
+            _, key, _ = found if found is not None else self._slot(kline, slot)
+            self._history.append((key, kline.open_time, encode(kline)))
+            self.stats.records += 1
+        while len(self._history) > self.max_history:
+            await self.clock.sleep(self.flush_interval)
+
+    def _take_history(self) -> tuple[dict[str, dict[int, bytes]], list[tuple[str, int, bytes]]]:
+        """The next chunk of history to write, and what was taken (to put back if the write fails)."""
+        chunk: dict[str, dict[int, bytes]] = {}
+        taken: list[tuple[str, int, bytes]] = []
+        history, live = self._history, self._live_kline_newest
+        while history and len(taken) < self.history_per_flush:
+            item = history.popleft()
+            taken.append(item)
+            key, open_time, payload = item
+            newest_live = live.get(key)
+            if newest_live is None or open_time < newest_live:
+                chunk.setdefault(key, {})[open_time] = payload
+        return chunk, taken
+
+    def put_markets(self, instance: str, markets: Sequence[Market], meta: Mapping[str, Any]) -> None:
+        """Replace the instance's market list and its entry in the instance registry."""
+        encoded = {to_key(m.symbol): encode(m) for m in markets}
+        self._pending.markets[instance] = (encoded, orjson.dumps(dict(meta)))
+
+    def put_opportunities(
+        self, instance: str, changed: Sequence[RankedItem], closed: Sequence[str], time_ms: int
+    ) -> None:
+        """Queue changes of the instance's ranked opportunities; the latest state per id wins.
+
+        ``changed`` are written (score and an expiring document, refreshed on every change),
+        ``closed`` ids removed; each is published as a ``channel: "arbitrage"`` event stamped
+        ``time_ms``. Documents are encoded at flush time, so conflated changes cost nothing.
+        """
+        pending = self._pending.ranked.setdefault(instance, {})
+        for item in changed:
+            pending[item.id] = (item.score, item.document, time_ms)
+        for key in closed:
+            pending[key] = (0.0, None, time_ms)
+
+    def incr(self, instance: str, counter: str, amount: int = 1) -> None:
+        """Add to a counter in the instance's stats hash (aggregated per flush)."""
+        counts = self._pending.counters.setdefault(instance, {})
+        counts[counter] = counts.get(counter, 0) + amount
+
+    def pending_count(self) -> int:
+        """Roughly how many writes are waiting."""
+        batch = self._pending
+        klines = sum(len(c) for c in batch.klines.values())
+        return len(batch.latest) + klines + batch.appended + len(self._history)
+
+    # ---- flushing -------------------------------------------------------------------------------
+    async def flush(self) -> int:
+        """Write everything pending now; return the number of commands sent.
+
+        Raises :class:`StorageError` when Redis cannot be reached (the batch is kept for later).
+        """
+        async with self._flush_lock:
+            batch, self._pending = self._pending, _Batch()
+            batch.history, taken = self._take_history()
+            if batch.empty():
+                return 0
+            loop = asyncio.get_running_loop()
+            try:
+                commands, lost_data = await loop.run_in_executor(self._executor, self._write, batch)
+            except StorageError as exc:
+                self.stats.failures += 1
+                self.stats.connected = False
+                self.stats.last_error = str(exc)
+                self._history.extendleft(reversed(taken))
+                batch.history = {}
+                # records that arrived during the attempt are newer: merge the failed batch under them
+                self.stats.dropped += self._pending.absorb_older(batch, self.max_buffered)
+                raise
+            self.stats.connected = True
+            self.stats.last_error = None
+            self.stats.flushes += 1
+            self.stats.commands += commands
+            self.stats.last_flush_ms = self.clock.now_ms()
+            self._written_latest.update(batch.latest)
+            self._written_markets.update(batch.markets)
+            self._remember_ranked(batch.ranked)
+            if lost_data:
+                self._rewrite_after_reset()
+            return commands
+
+    def _rewrite_after_reset(self) -> None:
+        self.stats.resets += 1
+        log.warning(
+            "store: redis lost its data (restart?); rewriting %d latest values and %d market lists",
+            len(self._written_latest),
+            len(self._written_markets),
+        )
+        for key, value in self._written_latest.items():
+            self._pending.latest.setdefault(key, value)
+        for instance, markets in self._written_markets.items():
+            self._pending.markets.setdefault(instance, markets)
+        for instance, items in self._written_ranked.items():
+            pending = self._pending.ranked.setdefault(instance, {})
+            for key, change in items.items():
+                pending.setdefault(key, change)
+        for callback in self._reset_callbacks:
+            callback()
+
+    def _write(self, batch: _Batch) -> tuple[int, bool]:
+        """Run on the writer thread: one MULTI/EXEC pipeline for the whole batch."""
+        assert self._client is not None
+        keys = self.keys
+        with translate_redis_errors("flush"):
+            pipe = self._client.pipeline(transaction=True)
+            pipe.set(self._sentinel, b"1", ex=86_400, get=True)
+            for instance, (markets, meta) in batch.markets.items():
+                pipe.delete(keys.markets(instance))
+                if markets:
+                    pipe.hset(keys.markets(instance), mapping=markets)  # type: ignore[arg-type]
+                pipe.hset(keys.instances(), instance, meta)
+            if batch.latest:
+                pipe.mset(batch.latest)
+            if batch.history:  # before the live candles, so a live update of the same candle wins
+                pipe.eval(UPSERT_KLINES, len(batch.history), *self._kline_args(batch.history))
+            if batch.klines:
+                pipe.eval(UPSERT_KLINES, len(batch.klines), *self._kline_args(batch.klines))
+            if batch.trades:
+                pipe.eval(APPEND_TRADES, len(batch.trades), *self._trade_args(batch.trades))
+            for instance, fresh in batch.freshness.items():
+                pipe.hset(keys.freshness(instance), mapping=fresh)  # type: ignore[arg-type]
+            for instance, counts in batch.counters.items():
+                for name, amount in counts.items():
+                    pipe.hincrby(keys.stats(instance), name, amount)
+            ranked_events = self._queue_ranked(pipe, batch.ranked)
+            for instance in batch.events.keys() | ranked_events.keys():
+                events = batch.events.get(instance, []) + ranked_events.get(instance, [])
+                if events:
+                    pipe.publish(keys.events(instance), b"[" + b",".join(events) + b"]")
+            replies = pipe.execute()
+        lost_data = replies[0] is None and self._sentinel_seen
+        self._sentinel_seen = True
+        return len(replies), lost_data
+
+    def _queue_ranked(
+        self, pipe: redis.client.Pipeline, ranked: dict[str, dict[str, _Ranked]]
+    ) -> dict[str, list[bytes]]:
+        """Add the opportunity writes to ``pipe``; return the events to publish, by instance."""
+        events: dict[str, list[bytes]] = {}
+        ttl = self.arbitrage_ttl_ms
+        for instance, items in ranked.items():
+            ranking = self.keys.arbitrage(instance)
+            scores: dict[str, float] = {}
+            closed: list[str] = []
+            published = events.setdefault(instance, [])
+            head = b'{"channel":"arbitrage","instance":' + orjson.dumps(instance)
+            for key, (score, document, time_ms) in items.items():
+                item_key = self.keys.arbitrage_item(instance, key)
+                if document is None:
+                    closed.append(key)
+                    pipe.delete(item_key)
+                    body = b',"status":"closed","opportunity":null'
+                else:
+                    scores[key] = score
+                    payload = type(document).__pydantic_serializer__.to_json(document)
+                    pipe.set(item_key, payload, px=ttl)
+                    body = b',"status":"open","opportunity":' + payload
+                if self.publish:
+                    tail = b',"receive_time":' + str(time_ms).encode() + b"}"
+                    published.append(head + b',"id":' + orjson.dumps(key) + body + tail)
+            if closed:
+                pipe.zrem(ranking, *closed)
+            if scores:
+                pipe.zadd(ranking, scores)
+                pipe.pexpire(ranking, ttl)
+        return events
+
+    def _remember_ranked(self, ranked: dict[str, dict[str, _Ranked]]) -> None:
+        """Track the open opportunities written, to rewrite them if Redis loses its data."""
+        for instance, items in ranked.items():
+            mine = self._written_ranked.setdefault(instance, {})
+            for key, change in items.items():
+                if change[1] is None:
+                    mine.pop(key, None)
+                else:
+                    mine[key] = change
+
+    def _kline_args(self, klines: dict[str, dict[int, bytes]]) -> list[Any]:
+        key_names: list[Any] = []
+        argv: list[Any] = []
+        for key, candles in klines.items():
+            key_names.append(key)
+            interval = Interval.parse(key.rsplit(":", 1)[1])
+            argv += (len(candles), self.kline_retention.get(interval, 0))
+            for open_time in sorted(candles):
+                argv += (open_time, candles[open_time])
+        return key_names + argv
+
+    def _trade_args(self, trades: dict[str, list[bytes]]) -> list[Any]:
+        key_names: list[Any] = list(trades)
+        argv: list[Any] = []
+        for items in trades.values():
+            argv += (len(items), self.trades_cap)
+            argv += items
+        return key_names + argv
+
+    async def _run(self) -> None:
+        """Flush on a fixed cadence; back off (capped, doubling) while Redis is unreachable."""
+        backoff = self.flush_interval
+        next_at = self.clock.monotonic()
+        while True:
+            next_at += backoff
+            await self.clock.sleep(max(0.0, next_at - self.clock.monotonic()))
+            try:
+                await self.flush()
+                backoff = self.flush_interval
+            except StorageError as exc:
+                self._log_failure(exc)
+                backoff = min(max(backoff * 2, 0.05), 2.0)
+                next_at = self.clock.monotonic()
+
+    def _log_failure(self, exc: StorageError) -> None:
+        now = self.clock.monotonic()
+        if len(self._error_log_times) == self._error_log_times.maxlen and now - self._error_log_times[0] < 60:
+            return  # rate-limited: at most 5 warnings a minute
+        self._error_log_times.append(now)
+        log.warning("store: %s; %d writes kept for retry", exc, self.pending_count())

@@ -1,0 +1,1 @@
+"""Built-in exchange adapter plugins; each sub-package imports only ``core``."""

@@ -1,0 +1,1 @@
+"""The binance adapter plugin and its simulated venue."""

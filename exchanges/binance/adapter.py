@@ -1,0 +1,261 @@
+"""The Binance spot adapter: REST through ccxt's raw endpoints, streams from raw websocket frames.
+
+REST goes through ccxt (``publicGetKlines`` …) rather than its unified methods, so the venue's exact
+strings, quote volumes and trade counts survive; ccxt still signs, throttles and maps HTTP errors,
+and :class:`~core.ccxt_adapter.CcxtAdapter` translates them. Bulk fetches use the all-symbol forms of
+the endpoints (``symbols=["BTCUSDT",…]``, or no symbol at all when that is cheaper).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import orjson
+
+from core.adapter import Subscription
+from core.capabilities import Capabilities, RateLimit
+from core.ccxt_adapter import CcxtAdapter
+from core.clock import SYSTEM_CLOCK, Clock
+from core.config import InstanceConfig
+from core.errors import BadResponseError, NotSupportedError
+from core.intervals import Interval
+from core.models import ALL_CHANNELS, Kline, Market, OrderBook, Price, Quote, Record, Ticker, Trade
+from exchanges.binance.parsers import BinanceParser, DepthSnapshot
+from exchanges.binance.streams import MAX_STREAMS_PER_CONNECTION, StreamSession, StreamStats, plan_streams
+
+R = TypeVar("R", bound=Record)
+
+LIVE_WEBSOCKET = "wss://stream.binance.com:9443"
+SNAPSHOT_LIMITS = (100, 500, 1000, 5000)
+LIST_LIMIT = 100
+"""Above this many symbols one all-symbols request is cheaper than a ``symbols=[…]`` list."""
+
+WEIGHTS: Mapping[str, int] = {
+    "exchangeInfo": 20,
+    "markets": 20,
+    "ticker/24hr": 2,
+    "ticker/24hr:21-100": 40,
+    "ticker/24hr:all": 80,
+    "ticker/bookTicker": 2,
+    "ticker/bookTicker:all": 4,
+    "ticker/price": 2,
+    "ticker/price:all": 4,
+    "depth:100": 5,
+    "depth:500": 25,
+    "depth:1000": 50,
+    "depth:5000": 250,
+    "klines": 2,
+    "trades": 25,
+}
+"""REQUEST_WEIGHT per endpoint (Binance spot docs). ``:all`` is the form without ``symbol`` (or a
+``symbols`` list), ``:21-100`` a ``symbols`` list of that length, ``depth:N`` a ``limit`` up to N;
+``markets`` is the collector's name for loading the market list (``exchangeInfo``)."""
+
+
+def depth_weight(limit: int) -> int:
+    """The weight of ``/api/v3/depth?limit=…``."""
+    for bucket in SNAPSHOT_LIMITS:
+        if limit <= bucket:
+            return WEIGHTS[f"depth:{bucket}"]
+    return WEIGHTS["depth:5000"]
+
+
+class BinanceAdapter(CcxtAdapter):
+    """Binance spot (``plugin: binance``)."""
+
+    plugin_name = "binance"
+    ccxt_id = "binance"
+    ccxt_options: ClassVar[Mapping[str, Any]] = {
+        "defaultType": "spot",
+        "fetchMarkets": {"types": ["spot"]},
+        "fetchCurrencies": False,
+        "fetchMargins": False,
+    }
+    rest_url_keys = ("public", "private", "v1")
+    max_streams_per_connection: ClassVar[int] = MAX_STREAMS_PER_CONNECTION
+    """Binance allows 1024 streams per connection; more are sharded over several connections."""
+    capabilities = Capabilities(
+        channels=frozenset(ALL_CHANNELS),
+        stream_channels=frozenset(ALL_CHANNELS),
+        depth_levels=(5, 10, 20, 50, 100, 500, 1000, 5000),
+        max_klines_per_request=1000,
+        max_trades_per_request=1000,
+        rate_limit=RateLimit(unit="weight", limit=6000, window_seconds=60.0),
+        endpoint_weights=WEIGHTS,
+    )
+
+    def __init__(self, config: InstanceConfig, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(config, clock=clock)
+        self.parser = BinanceParser(self.instance)
+        self.stream_stats = StreamStats()
+
+    @property
+    def used_weight(self) -> int | None:
+        """The last ``X-MBX-USED-WEIGHT-1M`` the venue reported (weight used this minute)."""
+        for name, value in self.last_response_headers.items():
+            if name.lower() == "x-mbx-used-weight-1m":
+                try:
+                    return int(value)
+                except ValueError:
+                    return None
+        return None
+
+    @property
+    def websocket_url(self) -> str:
+        """Where market streams are opened (``urls.websocket`` or the live venue)."""
+        return (self.config.urls.websocket or LIVE_WEBSOCKET).rstrip("/")
+
+    # ---- markets -------------------------------------------------------------------------------
+    async def load_markets(self) -> list[Market]:
+        """Every spot symbol of ``GET /api/v3/exchangeInfo`` (weight 20), any status."""
+        body = await self._get(self.exchange.publicGetExchangeInfo, {})
+        now = self.clock.now_ms()
+        markets = [self.parser.market(info, now) for info in body["symbols"]]
+        self.remember_markets(markets)
+        self.parser.set_markets(markets)
+        return markets
+
+    async def _get(self, endpoint: Callable[..., Awaitable[Any]], params: Mapping[str, Any]) -> Any:
+        """One raw REST call; a body that is not JSON (ccxt hands back text) is a bad response."""
+        body = await self.call(endpoint, dict(params))
+        if not isinstance(body, dict | list):
+            raise BadResponseError(f"{self.instance}: the venue sent a body that is not JSON: {body!r:.100}")
+        return body
+
+    async def _native(self, symbol: str) -> str:
+        await self.ensure_markets()
+        return self.market(symbol).native_id
+
+    async def _symbols_param(self, symbols: Sequence[str]) -> dict[str, str]:
+        if len(symbols) == 1:
+            return {"symbol": await self._native(symbols[0])}
+        if len(symbols) > LIST_LIMIT:
+            await self.ensure_markets()
+            for s in symbols:
+                self.market(s)
+            return {}
+        natives = [await self._native(s) for s in symbols]
+        return {"symbols": orjson.dumps(natives).decode()}
+
+    # ---- snapshots -----------------------------------------------------------------------------
+    async def fetch_ticker(self, symbol: str) -> Ticker:
+        """``GET /api/v3/ticker/24hr?symbol=`` (weight 2)."""
+        body = await self._get(self.exchange.publicGetTicker24hr, {"symbol": await self._native(symbol)})
+        return self.parser.ticker(body, self.clock.now_ms())
+
+    async def fetch_tickers(self, symbols: Sequence[str]) -> list[Ticker]:
+        """One ``ticker/24hr`` request for all of ``symbols``."""
+        if not symbols:
+            return []
+        body = await self._get(self.exchange.publicGetTicker24hr, await self._symbols_param(symbols))
+        now = self.clock.now_ms()
+        return self._pick(symbols, [self.parser.ticker(t, now) for t in _rows(body, self.parser)])
+
+    async def fetch_quote(self, symbol: str) -> Quote:
+        """``GET /api/v3/ticker/bookTicker?symbol=`` (weight 2)."""
+        body = await self._get(
+            self.exchange.publicGetTickerBookTicker, {"symbol": await self._native(symbol)}
+        )
+        return self.parser.book_ticker(body, self.clock.now_ms())
+
+    async def fetch_quotes(self, symbols: Sequence[str]) -> list[Quote]:
+        """One ``ticker/bookTicker`` request for all of ``symbols`` (weight 4)."""
+        if not symbols:
+            return []
+        body = await self._get(self.exchange.publicGetTickerBookTicker, await self._symbols_param(symbols))
+        now = self.clock.now_ms()
+        return self._pick(symbols, [self.parser.book_ticker(t, now) for t in _rows(body, self.parser)])
+
+    async def fetch_price(self, symbol: str) -> Price:
+        """``GET /api/v3/ticker/price?symbol=`` (weight 2)."""
+        body = await self._get(self.exchange.publicGetTickerPrice, {"symbol": await self._native(symbol)})
+        return self.parser.price(body, self.clock.now_ms())
+
+    async def fetch_prices(self, symbols: Sequence[str]) -> list[Price]:
+        """One ``ticker/price`` request for all of ``symbols`` (weight 4)."""
+        if not symbols:
+            return []
+        body = await self._get(self.exchange.publicGetTickerPrice, await self._symbols_param(symbols))
+        now = self.clock.now_ms()
+        return self._pick(symbols, [self.parser.price(t, now) for t in _rows(body, self.parser)])
+
+    async def fetch_depth(self, symbol: str, levels: int) -> OrderBook:
+        """``GET /api/v3/depth`` at the nearest supported limit, cut to ``levels``."""
+        limit = self.capabilities.nearest_depth(levels)
+        snapshot = await self._snapshot(symbol, limit)
+        return self.parser.order_book(symbol, snapshot, levels, self.clock.now_ms())
+
+    async def _snapshot(self, symbol: str, limit: int) -> DepthSnapshot:
+        body = await self._get(
+            self.exchange.publicGetDepth, {"symbol": await self._native(symbol), "limit": limit}
+        )
+        return self.parser.depth_snapshot(body, symbol)
+
+    async def fetch_trades(self, symbol: str, limit: int = 100) -> list[Trade]:
+        """``GET /api/v3/trades`` (weight 25), oldest first."""
+        limit = max(1, min(limit, self.capabilities.max_trades_per_request))
+        body = await self._get(
+            self.exchange.publicGetTrades, {"symbol": await self._native(symbol), "limit": limit}
+        )
+        now = self.clock.now_ms()
+        return [self.parser.trade(symbol, t, now) for t in body]
+
+    async def fetch_klines(
+        self, symbol: str, interval: Interval, *, start_ms: int | None = None, limit: int = 500
+    ) -> list[Kline]:
+        """``GET /api/v3/klines`` (weight 2) with quote volume and trade count, oldest first."""
+        if interval not in self.capabilities.intervals:
+            raise NotSupportedError(f"{self.instance}: interval {interval.value} is not served")
+        params: dict[str, Any] = {
+            "symbol": await self._native(symbol),
+            "interval": interval.value,
+            "limit": max(1, min(limit, self.capabilities.max_klines_per_request)),
+        }
+        if start_ms is not None:
+            params["startTime"] = start_ms
+        rows = await self._get(self.exchange.publicGetKlines, params)
+        now = self.clock.now_ms()
+        return [self.parser.kline_row(symbol, interval, row, now) for row in rows]
+
+    @staticmethod
+    def _pick(symbols: Sequence[str], records: list[R]) -> list[R]:
+        wanted = set(symbols)
+        return [r for r in records if r.symbol in wanted]
+
+    # ---- streams -------------------------------------------------------------------------------
+    def snapshot_limit(self) -> int:
+        """REST depth limit used to seed stream books: room for ~5x the configured levels."""
+        configured = self.config.options.get("snapshot_limit")
+        if isinstance(configured, int) and configured in SNAPSHOT_LIMITS:
+            return configured
+        want = 5 * self.config.depth_levels
+        return next((n for n in SNAPSHOT_LIMITS if n >= want), SNAPSHOT_LIMITS[-1])
+
+    async def stream(self, subscriptions: Sequence[Subscription]) -> AsyncIterator[Sequence[Record]]:
+        """Stream every subscribed channel over combined websocket streams (see :mod:`.streams`)."""
+        await self.ensure_markets()
+        native = {sub.symbol: self.market(sub.symbol).native_id for sub in subscriptions}
+        plan = plan_streams(subscriptions, native)
+        limit = self.snapshot_limit()
+
+        async def fetch_snapshot(symbol: str) -> DepthSnapshot:
+            return await self._snapshot(symbol, limit)
+
+        session = StreamSession(
+            base_url=self.websocket_url,
+            parser=self.parser,
+            fetch_snapshot=fetch_snapshot,
+            depth_levels=self.config.depth_levels,
+            clock=self.clock,
+            stats=self.stream_stats,
+            max_streams_per_connection=self.max_streams_per_connection,
+        )
+        async for batch in session.run(plan):
+            yield batch
+
+
+def _rows(body: Any, parser: BinanceParser) -> list[Mapping[str, Any]]:
+    """A list endpoint's rows (a single object when one symbol was asked), known symbols only."""
+    rows = body if isinstance(body, list) else [body]
+    return [r for r in rows if isinstance(r, dict) and parser.knows(str(r.get("symbol")))]

@@ -1,0 +1,1 @@
+"""The huobi adapter plugin and its simulated venue."""

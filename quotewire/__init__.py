@@ -1,0 +1,1 @@
+"""The quotewire application: the command line that assembles core, the adapters and the API."""

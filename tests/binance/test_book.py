@@ -1,0 +1,108 @@
+"""The local order book: Binance's snapshot + diff procedure on the recorded NKNUSDT session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from core.errors import SequenceGapError
+from exchanges.binance.book import LocalBook
+from exchanges.binance.parsers import BinanceParser, DepthDiff, DepthSnapshot
+
+Load = Callable[[str], Any]
+SYMBOL = "NKN/USDT"
+
+
+@pytest.fixture
+def snapshot(parser: BinanceParser, binance_fixture: Load) -> DepthSnapshot:
+    return parser.depth_snapshot(binance_fixture("rest_depth_NKNUSDT_limit1000"), SYMBOL)
+
+
+@pytest.fixture
+def diffs(parser: BinanceParser, binance_fixture: Load) -> list[DepthDiff]:
+    return [parser.ws_depth(f["data"]) for f in binance_fixture("ws_depthUpdate_NKNUSDT_sequence_combined")]
+
+
+def replay(snapshot: DepthSnapshot, diffs: list[DepthDiff]) -> tuple[dict[Decimal, Decimal], ...]:
+    """A naive reference: the snapshot with every later diff applied in order."""
+    bids, asks = dict(snapshot.bids), dict(snapshot.asks)
+    for d in diffs:
+        if d.last_id <= snapshot.last_update_id:
+            continue
+        for side, changes in ((bids, d.bids), (asks, d.asks)):
+            for p, a in changes:
+                side[p] = a
+    return {p: a for p, a in bids.items() if a}, {p: a for p, a in asks.items() if a}
+
+
+def test_recorded_session_lines_up(snapshot: DepthSnapshot, diffs: list[DepthDiff]) -> None:
+    book = LocalBook(SYMBOL)
+    book.on_diff(diffs[0])  # arrives while the snapshot is fetched
+    book.on_snapshot(snapshot)
+    assert book.last_update_id == snapshot.last_update_id  # the buffered event was inside the snapshot
+    applied = [book.on_diff(d) for d in diffs[1:]]
+    assert all(applied)
+    assert book.last_update_id == diffs[-1].last_id == 499870179
+    bids, asks = replay(snapshot, diffs)
+    assert (book.bids, book.asks) == (bids, asks)
+
+
+def test_top_levels_sorted(snapshot: DepthSnapshot, diffs: list[DepthDiff]) -> None:
+    book = LocalBook(SYMBOL)
+    book.on_snapshot(snapshot)
+    for d in diffs[1:]:
+        book.on_diff(d)
+    bids, asks = book.top(20)
+    assert len(bids) == len(asks) == 20
+    assert [p for p, _ in bids] == sorted((p for p, _ in bids), reverse=True)
+    assert [p for p, _ in asks] == sorted(p for p, _ in asks)
+    assert bids[0][0] < asks[0][0]
+    assert bids[0][0] == max(book.bids)
+
+
+def test_events_buffered_before_the_snapshot_are_replayed(
+    snapshot: DepthSnapshot, diffs: list[DepthDiff]
+) -> None:
+    book = LocalBook(SYMBOL)
+    for d in diffs[:10]:
+        assert not book.on_diff(d)
+    assert book.buffered == 10
+    book.on_snapshot(snapshot)
+    assert book.last_update_id == diffs[9].last_id
+    assert (book.bids, book.asks) == replay(snapshot, diffs[:10])
+
+
+def test_zero_amount_removes_a_level() -> None:
+    book = LocalBook("X/Y")
+    book.on_snapshot(DepthSnapshot(10, [(Decimal("1.0"), Decimal("2"))], [(Decimal("1.1"), Decimal("3"))]))
+    book.on_diff(DepthDiff("X/Y", 11, 11, 5, [(Decimal("1.00"), Decimal("0.000"))], []))
+    assert book.bids == {}
+    assert book.event_time == 5
+
+
+def test_gap_raises_and_waits_for_a_new_snapshot(snapshot: DepthSnapshot, diffs: list[DepthDiff]) -> None:
+    book = LocalBook(SYMBOL)
+    book.on_snapshot(snapshot)
+    for d in diffs[1:5]:
+        book.on_diff(d)
+    with pytest.raises(SequenceGapError, match="NKN/USDT"):
+        book.on_diff(diffs[6])  # diffs[5] was lost
+    assert not book.synced
+    assert book.buffered == 1
+    newer = DepthSnapshot(
+        diffs[7].last_id, [(Decimal("0.3"), Decimal("1"))], [(Decimal("0.4"), Decimal("1"))]
+    )
+    book.on_snapshot(newer)
+    assert book.on_diff(diffs[8])
+    assert book.last_update_id == diffs[8].last_id
+
+
+def test_snapshot_older_than_the_buffer_is_refused(snapshot: DepthSnapshot, diffs: list[DepthDiff]) -> None:
+    book = LocalBook(SYMBOL)
+    book.on_diff(diffs[5])  # U is far beyond the snapshot's lastUpdateId + 1
+    with pytest.raises(SequenceGapError):
+        book.on_snapshot(snapshot)
+    assert not book.synced

@@ -1,0 +1,130 @@
+"""The stream session's frame handling without a network: recorded frames in, records out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+
+from core.clock import SYSTEM_CLOCK
+from core.errors import TransientError
+from core.models import Channel, OrderBook, Quote, Record
+from exchanges.binance.parsers import BinanceParser, DepthSnapshot
+from exchanges.binance.streams import StreamSession, StreamStats, plan_streams
+
+Load = Callable[[str], Any]
+NKN = "NKN/USDT"
+BNB = "BNB/USDT"
+
+
+class Session:
+    """A :class:`StreamSession` whose snapshots come from fixtures, fed frames by hand."""
+
+    def __init__(self, parser: BinanceParser, snapshots: dict[str, list[DepthSnapshot]]) -> None:
+        self.stats = StreamStats()
+        self.snapshots = snapshots
+        self.session = StreamSession(
+            base_url="ws://127.0.0.1:9",
+            parser=parser,
+            fetch_snapshot=self.fetch,
+            depth_levels=5,
+            clock=SYSTEM_CLOCK,
+            stats=self.stats,
+        )
+        self.session._wanted = {s: frozenset(Channel) for s in (NKN, BNB, "BNB/BTC")}
+
+    async def fetch(self, symbol: str) -> DepthSnapshot:
+        return self.snapshots[symbol].pop(0)
+
+    async def feed(self, frame: Any) -> None:
+        self.session._on_frame(frame if isinstance(frame, bytes) else orjson.dumps(frame), 1)
+        await asyncio.sleep(0)  # let snapshot tasks run
+        await asyncio.sleep(0)
+
+    def drain(self) -> list[Record]:
+        out: list[Record] = []
+        while not self.session._queue.empty():
+            item = self.session._queue.get_nowait()
+            assert isinstance(item, list)
+            out.extend(item)
+        return out
+
+
+def renamed(frame: dict[str, Any], native: str) -> dict[str, Any]:
+    data = {**frame["data"], "s": native}
+    return {"stream": f"{native.lower()}@depth@100ms", "data": data}
+
+
+def test_plan_streams_dedupes_trade_streams() -> None:
+    from core.adapter import Subscription
+    from core.intervals import Interval
+
+    subs = [
+        Subscription(Channel.TRADES, NKN),
+        Subscription(Channel.PRICE, NKN),
+        Subscription(Channel.KLINE, NKN, Interval.H1),
+        Subscription(Channel.DEPTH, NKN),
+    ]
+    plan = plan_streams(subs, {NKN: "NKNUSDT"})
+    assert plan.streams == ["nknusdt@trade", "nknusdt@kline_1h", "nknusdt@depth@100ms"]
+    assert plan.wanted[NKN] == {Channel.TRADES, Channel.PRICE, Channel.KLINE, Channel.DEPTH}
+
+
+async def test_gap_resyncs_only_that_symbol(parser: BinanceParser, binance_fixture: Load) -> None:
+    frames = binance_fixture("ws_depthUpdate_NKNUSDT_sequence_combined")
+    body = binance_fixture("rest_depth_NKNUSDT_limit1000")
+    snap = parser.depth_snapshot(body, NKN)
+    late = parser.depth_snapshot({**body, "lastUpdateId": frames[30]["data"]["u"]}, NKN)
+    s = Session(parser, {NKN: [snap, late], BNB: [snap]})
+    for i, frame in enumerate(frames[:40]):
+        if i != 20:  # NKN loses one event; BNB (the same recording renamed) loses none
+            await s.feed(frame)
+        await s.feed(renamed(frame, "BNBUSDT"))
+    records = s.drain()
+    assert s.stats.resyncs == {NKN: 1}
+    assert s.stats.snapshots == {NKN: 2, BNB: 1}
+    books = [r for r in records if isinstance(r, OrderBook)]
+    bnb = [b.sequence for b in books if b.symbol == BNB]
+    nkn = [b.sequence for b in books if b.symbol == NKN]
+    assert bnb == [snap.last_update_id] + [f["data"]["u"] for f in frames[1:40]]
+    assert frames[20]["data"]["u"] not in nkn
+    assert nkn[-1] == frames[39]["data"]["u"]
+    assert all(len(b.bids) == 5 for b in books)
+
+
+async def test_malformed_frames_are_counted_and_skipped(parser: BinanceParser, binance_fixture: Load) -> None:
+    s = Session(parser, {})
+    good = binance_fixture("ws_combined_bookTicker")
+    await s.feed(b"{not json")
+    await s.feed({"stream": "nknusdt@bookTicker", "data": {**good["data"], "b": None}})
+    await s.feed({"stream": "x@trade", "data": {"e": "trade", "s": "NKNUSDT", "E": 1}})
+    await s.feed({"result": None, "id": 1})  # SUBSCRIBE ack: not data, not malformed
+    await s.feed(good)
+    records = s.drain()
+    assert [type(r) for r in records] == [Quote]
+    assert s.stats.malformed == {"?": 1, "NKNUSDT": 2}
+    assert s.stats.frames == 5
+
+
+async def test_server_shutdown_raises_transient(parser: BinanceParser, binance_fixture: Load) -> None:
+    s = Session(parser, {})
+    with pytest.raises(TransientError, match="serverShutdown"):
+        await s.feed(binance_fixture("ws_serverShutdown_combined"))
+
+
+async def test_every_stream_event_type(parser: BinanceParser, binance_fixture: Load) -> None:
+    s = Session(parser, {})
+    for name in ("ws_ticker", "ws_trade", "ws_combined_aggTrade", "ws_combined_kline"):
+        await s.feed(binance_fixture(name))
+    channels = [r.channel for r in s.drain()]  # type: ignore[attr-defined]
+    assert channels == [
+        Channel.TICKER,
+        Channel.TRADES,
+        Channel.PRICE,
+        Channel.TRADES,
+        Channel.PRICE,
+        Channel.KLINE,
+    ]

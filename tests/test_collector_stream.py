@@ -1,0 +1,140 @@
+"""The stream supervisor on a manual clock: backoff between failed connects, instant reconnect after a
+healthy session, the stall watchdog — no test here sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+
+from core.adapter import Subscription
+from core.capabilities import Capabilities
+from core.collector.backoff import Backoff
+from core.collector.metrics import InstanceMetrics
+from core.collector.sink import RecordSink
+from core.collector.streaming import StreamState, StreamSupervisor
+from core.config import InstanceConfig
+from core.errors import NotSupportedError, TransientError
+from core.models import Channel, Price, Record
+from core.store import StoreWriter
+from tests.support.collector import FakeAdapter, FakeVenue, VirtualClock
+
+PRICE = Subscription(Channel.PRICE, "BTC/USDT")
+
+
+class ScriptedAdapter(FakeAdapter):
+    """Each connection follows the next step of a script:
+    ``("refuse",)``, ``("serve", n, seconds_between)`` then a disconnect, or ``("stall", n)``."""
+
+    capabilities = Capabilities(stream_channels=frozenset({Channel.PRICE}))
+    script: list[tuple[object, ...]]
+    stop: asyncio.Event
+
+    async def stream(self, subscriptions: Sequence[Subscription]) -> AsyncIterator[Sequence[Record]]:
+        if not self.script:
+            self.stop.set()
+            await asyncio.Event().wait()  # the test ends here
+        step = self.script.pop(0)
+        if step[0] == "refuse":
+            raise TransientError("connection refused")
+        if step[0] == "unsupported":
+            raise NotSupportedError("no websockets")
+        count = int(step[1])  # type: ignore[call-overload]
+        for _ in range(count):
+            if step[0] == "serve":
+                await self.clock.sleep(float(step[2]))  # type: ignore[arg-type]
+            else:
+                await asyncio.sleep(0)
+            now = self.clock.now_ms()
+            yield [
+                Price(
+                    instance=self.instance, symbol="BTC/USDT", event_time=now, receive_time=now, price="1.0"
+                )
+            ]
+        if step[0] == "stall":
+            await asyncio.Event().wait()  # connected, silent
+        raise TransientError("serverShutdown")
+
+
+def supervisor(
+    script: list[tuple[object, ...]], clock: VirtualClock, stall: float = 30.0
+) -> StreamSupervisor:
+    venue = FakeVenue(clock=clock)
+    adapter_class = type(
+        "Scripted", (ScriptedAdapter,), {"venue": venue, "script": script, "stop": asyncio.Event()}
+    )
+    adapter = adapter_class(InstanceConfig(name="scripted", plugin="fake"), clock=clock)
+    writer = StoreWriter("redis://127.0.0.1:1/2")  # never started: records stay pending in memory
+    metrics = InstanceMetrics("scripted", writer)
+    sink = RecordSink("scripted", writer, [], metrics, clock)
+    return StreamSupervisor(
+        adapter, [PRICE], sink=sink, state=StreamState(), metrics=metrics, clock=clock,
+        backoff=Backoff(base=1.0, cap=8.0, rng=random.Random(3)), stall_timeout=stall,
+    )  # fmt: skip
+
+
+async def run_script(sup: StreamSupervisor) -> None:
+    task = asyncio.create_task(sup.run())
+    stop: asyncio.Event = sup.adapter.stop  # type: ignore[attr-defined]
+    clock = sup.clock
+    assert isinstance(clock, VirtualClock)
+    async with asyncio.timeout(10):
+        await clock.drive(lambda: stop.is_set() or task.done())
+    assert stop.is_set(), "the script did not run to its end"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_failed_connects_back_off_exponentially_with_jitter_and_cap() -> None:
+    clock = VirtualClock()
+    sup = supervisor([("refuse",)] * 6, clock)
+    await run_script(sup)
+    backoffs = [s for s in clock.sleeps if s != 30.0 / 4]  # not the watchdog's ticks
+    assert len(backoffs) == 6
+    for delay, nominal in zip(backoffs, [1, 2, 4, 8, 8, 8], strict=True):
+        assert nominal / 2 <= delay <= nominal
+    assert sup.metrics.counts["reconnects"] == 6
+
+
+async def test_a_healthy_session_that_ends_is_reconnected_at_once() -> None:
+    clock = VirtualClock()
+    ups: list[bool] = []
+    sup = supervisor([("refuse",), ("refuse",), ("serve", 5, 1.0), ("serve", 5, 1.0)], clock)
+    sup.on_up = ups.append
+    await run_script(sup)
+    assert ups == [False, True]  # second connection is a reconnect (backfill is requested then)
+    assert sup.backoff.failures == 0
+    served_at = clock.sleeps.index(1.0)
+    after_serving = [s for s in clock.sleeps[served_at:] if s not in (1.0, 7.5)]
+    assert after_serving == []  # the frames' and the watchdog's only: no backoff after a healthy session
+    assert sup.metrics.counts["messages"] == 10
+    assert sup.sink.writer.stats.records == 10
+
+
+async def test_a_session_that_drops_right_after_connecting_still_backs_off() -> None:
+    clock = VirtualClock()
+    sup = supervisor([("serve", 1, 0.0)] * 3, clock)
+    await run_script(sup)
+    assert sup.backoff.failures == 3
+
+
+async def test_the_watchdog_abandons_a_silent_stream() -> None:
+    clock = VirtualClock()
+    states: list[bool] = []
+    sup = supervisor([("stall", 2), ("stall", 1)], clock, stall=5.0)
+    sup.on_down = lambda: states.append(False)
+    await run_script(sup)
+    assert sup.sessions == 3  # two stalls detected, then the script's end
+    assert states == [False, False]
+    assert clock.t >= 10.0  # each stall needed 5 s of silence
+
+
+async def test_a_venue_without_streams_leaves_it_to_polling() -> None:
+    clock = VirtualClock()
+    sup = supervisor([("unsupported",)], clock)
+    async with asyncio.timeout(5):
+        await sup.run()  # returns: nothing to reconnect
+    assert not sup.state.is_up and sup.sessions == 1

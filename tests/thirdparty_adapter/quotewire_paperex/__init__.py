@@ -1,0 +1,1 @@
+"""Paperex: an example third-party quotewire adapter package (adapter, simulated venue, plugin)."""
