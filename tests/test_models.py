@@ -6,6 +6,8 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from core.errors import UnknownSymbolError
@@ -31,6 +33,15 @@ def test_decimals_keep_every_digit(text: str) -> None:
 
 def test_decimal_serialization_never_uses_exponent() -> None:
     assert b'"price":"0.00000001"' in encode(f.price(value="1E-8"))
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False), st.sampled_from(["1E-8", "1E+3", "0", "-0.00"]))
+def test_fast_encoding_equals_pydantic_json(value: Decimal, other: str) -> None:
+    """The store's encoder (str() with an exponent fallback) writes exactly what pydantic writes."""
+    record = f.price(value=str(value))
+    assert encode(record) == type(record).__pydantic_serializer__.to_json(record)
+    record = f.price(value=other)
+    assert encode(record) == type(record).__pydantic_serializer__.to_json(record)
 
 
 @pytest.mark.parametrize("bad", [1.5, True, "abc", "NaN", "Infinity", None])

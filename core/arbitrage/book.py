@@ -5,12 +5,15 @@ an :class:`~core.models.OrderBook` gives all its levels. When a quote arrives fo
 is known, the quote becomes the top and the levels of the latest book behind it are kept (a quote
 replaces an earlier quote entirely); a newer book replaces everything. Levels with a zero price or
 amount are dropped. The market's time is that of its latest record.
+
+Quotes arrive several times more often than books, and most never reach an exact evaluation (the
+float screen only needs the best prices), so a quote's merge with the book behind it is done on
+first use of :attr:`Book.bids` / :attr:`Book.asks`, not on arrival.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from decimal import Decimal
 
 Level = tuple[Decimal, Decimal]
@@ -19,18 +22,68 @@ Level = tuple[Decimal, Decimal]
 _NO_LEVELS: list[Level] = []
 
 
-@dataclass(slots=True)
 class Book:
     """Bids best (highest) first, asks best (lowest) first; ``time`` in Unix ms.
 
     ``depth_bids``/``depth_asks`` are the levels of the latest order book, if one was seen.
     """
 
-    bids: list[Level]
-    asks: list[Level]
-    time: int
-    depth_bids: list[Level]
-    depth_asks: list[Level]
+    __slots__ = ("_asks", "_bids", "_top_ask", "_top_bid", "depth_asks", "depth_bids", "time")
+
+    def __init__(
+        self,
+        bids: list[Level] | None,
+        asks: list[Level] | None,
+        time: int,
+        depth_bids: list[Level],
+        depth_asks: list[Level],
+        *,
+        top_bid: Level | None = None,
+        top_ask: Level | None = None,
+    ) -> None:
+        self._bids = bids
+        self._asks = asks
+        self._top_bid = top_bid
+        self._top_ask = top_ask
+        self.time = time
+        self.depth_bids = depth_bids
+        self.depth_asks = depth_asks
+
+    @property
+    def bids(self) -> list[Level]:
+        """Bid levels, best first (a quote merged over the deeper book levels below it)."""
+        if self._bids is None:
+            bid = self._top_bid
+            assert bid is not None
+            self._bids = clean_levels([bid, *(level for level in self.depth_bids if level[0] < bid[0])])
+        return self._bids
+
+    @property
+    def asks(self) -> list[Level]:
+        """Ask levels, best first (a quote merged over the deeper book levels above it)."""
+        if self._asks is None:
+            ask = self._top_ask
+            assert ask is not None
+            self._asks = clean_levels([ask, *(level for level in self.depth_asks if level[0] > ask[0])])
+        return self._asks
+
+    @property
+    def best_bid(self) -> Decimal | None:
+        """The best bid price, without merging the book when the quote's own bid is valid."""
+        bid = self._top_bid
+        if self._bids is None and bid is not None and bid[0] > 0 and bid[1] > 0:
+            return bid[0]
+        bids = self.bids
+        return bids[0][0] if bids else None
+
+    @property
+    def best_ask(self) -> Decimal | None:
+        """The best ask price, without merging the book when the quote's own ask is valid."""
+        ask = self._top_ask
+        if self._asks is None and ask is not None and ask[0] > 0 and ask[1] > 0:
+            return ask[0]
+        asks = self.asks
+        return asks[0][0] if asks else None
 
 
 def from_quote(previous: Book | None, bid: Level, ask: Level, time: int) -> Book:
@@ -39,10 +92,7 @@ def from_quote(previous: Book | None, bid: Level, ask: Level, time: int) -> Book
         bids = [bid] if bid[0] > 0 and bid[1] > 0 else _NO_LEVELS
         asks = [ask] if ask[0] > 0 and ask[1] > 0 else _NO_LEVELS
         return Book(bids, asks, time, _NO_LEVELS, _NO_LEVELS)
-    depth_bids, depth_asks = previous.depth_bids, previous.depth_asks
-    bids = clean_levels([bid, *(level for level in depth_bids if level[0] < bid[0])])
-    asks = clean_levels([ask, *(level for level in depth_asks if level[0] > ask[0])])
-    return Book(bids, asks, time, depth_bids, depth_asks)
+    return Book(None, None, time, previous.depth_bids, previous.depth_asks, top_bid=bid, top_ask=ask)
 
 
 def from_levels(bids: Iterable[Level], asks: Iterable[Level], time: int) -> Book:

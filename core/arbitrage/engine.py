@@ -149,11 +149,15 @@ class ArbitrageEngine:
     def _set_rates(self, market: int, book: Book) -> None:
         keep = self._log_keep
         rates = self._rates
-        bid = float(book.bids[0][0]) if book.bids else 0.0
-        ask = float(book.asks[0][0]) if book.asks else 0.0
+        best_bid, best_ask = book.best_bid, book.best_ask
+        bid = float(best_bid) if best_bid is not None else 0.0
+        ask = float(best_ask) if best_ask is not None else 0.0
         rates[2 * market] = math.log(bid) + keep if bid > 0 else NO_RATE
         # an ask too small for a float must not screen its cycles out: rate it +inf
-        rates[2 * market + 1] = (keep - math.log(ask) if ask > 0 else math.inf) if book.asks else NO_RATE
+        if best_ask is None:
+            rates[2 * market + 1] = NO_RATE
+        else:
+            rates[2 * market + 1] = keep - math.log(ask) if ask > 0 else math.inf
 
     def _replace(self, market: int, book: Book) -> None:
         self._books[market] = book
@@ -281,12 +285,14 @@ class ArbitrageEngine:
             for usd in self.settings.usd_assets:
                 market = index.get(f"{asset}/{usd}")
                 book = self._books[market] if market is not None else None
-                if book is not None and book.bids:
-                    return amount * book.bids[0][0]
+                best = book.best_bid if book is not None else None
+                if best is not None:
+                    return amount * best
                 market = index.get(f"{usd}/{asset}")
                 book = self._books[market] if market is not None else None
-                if book is not None and book.asks:
-                    return amount / book.asks[0][0]
+                best = book.best_ask if book is not None else None
+                if best is not None:
+                    return amount / best
         return None
 
     # ---- results -------------------------------------------------------------------------------

@@ -20,8 +20,14 @@ _PLAIN_RECORDS = frozenset(RECORD_TYPES.values())
 
 
 def _decimal_text(value: Any) -> str:
+    """Plain positional text of a Decimal (= :func:`core.decimals.format_decimal`).
+
+    ``str()`` is about 3x faster than ``format(value, "f")`` and gives the same text unless it
+    chose an exponent (``1E-8``, ``1.230E-7``, ``1E+2``), which it then always shows.
+    """
     if type(value) is Decimal:
-        return format(value, "f")  # = core.decimals.format_decimal
+        text = str(value)
+        return text if "E" not in text else format(value, "f")
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 

@@ -13,7 +13,7 @@ A broken chain raises :class:`~core.errors.SequenceGapError`; the owner then res
 
 from __future__ import annotations
 
-import heapq
+from bisect import bisect_left, insort
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -32,6 +32,8 @@ class LocalBook:
         self.symbol = symbol
         self.bids: dict[Decimal, Decimal] = {}
         self.asks: dict[Decimal, Decimal] = {}
+        self._bid_prices: list[Decimal] = []  # ascending, kept in step with ``bids``
+        self._ask_prices: list[Decimal] = []  # ascending, kept in step with ``asks``
         self.last_update_id: int | None = None
         self.event_time: int | None = None
         self._bridged = False
@@ -51,6 +53,8 @@ class LocalBook:
         """Forget the state (after a gap): buffer diffs again until the next snapshot."""
         self.bids.clear()
         self.asks.clear()
+        self._bid_prices.clear()
+        self._ask_prices.clear()
         self.last_update_id = None
         self._bridged = False
         self._buffer.clear()
@@ -82,6 +86,8 @@ class LocalBook:
         pending, self._buffer = self._buffer, []
         self.bids = {p: a for p, a in snapshot.bids if a}
         self.asks = {p: a for p, a in snapshot.asks if a}
+        self._bid_prices = sorted(self.bids)
+        self._ask_prices = sorted(self.asks)
         self.last_update_id = snapshot.last_update_id
         self._bridged = False
         try:
@@ -101,8 +107,8 @@ class LocalBook:
             raise SequenceGapError(
                 f"binance: {self.symbol}: depth update {diff.first_id}..{diff.last_id} does not follow {last}"
             )
-        _update(self.bids, diff.bids)
-        _update(self.asks, diff.asks)
+        _update(self.bids, self._bid_prices, diff.bids)
+        _update(self.asks, self._ask_prices, diff.asks)
         self.last_update_id = diff.last_id
         self.event_time = diff.event_time
         self._bridged = True
@@ -110,14 +116,18 @@ class LocalBook:
 
     def top(self, levels: int) -> tuple[list[BookLevel], list[BookLevel]]:
         """The best ``levels`` bids (descending) and asks (ascending)."""
-        bid_prices = heapq.nlargest(levels, self.bids)
-        ask_prices = heapq.nsmallest(levels, self.asks)
-        return [(p, self.bids[p]) for p in bid_prices], [(p, self.asks[p]) for p in ask_prices]
+        bids, asks = self.bids, self.asks
+        bid_prices = self._bid_prices[: -levels - 1 : -1] if levels > 0 else []
+        return [(p, bids[p]) for p in bid_prices], [(p, asks[p]) for p in self._ask_prices[:levels]]
 
 
-def _update(side: dict[Decimal, Decimal], changes: Iterable[BookLevel]) -> None:
+def _update(side: dict[Decimal, Decimal], prices: list[Decimal], changes: Iterable[BookLevel]) -> None:
+    """Apply changed levels to one side: its amounts by price and its ascending price list."""
     for price, amount in changes:
         if amount:
+            if price not in side:
+                insort(prices, price)
             side[price] = amount
-        else:
-            side.pop(price, None)
+        elif price in side:
+            del side[price]
+            del prices[bisect_left(prices, price)]

@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.errors import SequenceGapError
 from exchanges.binance.book import LocalBook
@@ -106,3 +108,24 @@ def test_snapshot_older_than_the_buffer_is_refused(snapshot: DepthSnapshot, diff
     with pytest.raises(SequenceGapError):
         book.on_snapshot(snapshot)
     assert not book.synced
+
+
+_PRICES = st.sampled_from(["1", "1.0", "1.00", "1.5", "2", "2.50", "3", "0.1", "10", "9.99"])
+_AMOUNTS = st.sampled_from(["0", "0.000", "1", "2.5", "7"])
+_CHANGES = st.lists(st.tuples(_PRICES, _AMOUNTS), max_size=6)
+
+
+@given(st.lists(st.tuples(_CHANGES, _CHANGES), max_size=40), st.integers(min_value=0, max_value=12))
+def test_top_matches_a_full_sort_after_any_diffs(
+    steps: list[tuple[list[tuple[str, str]], list[tuple[str, str]]]], levels: int
+) -> None:
+    """The incrementally kept price order gives what sorting the whole book would give."""
+    book = LocalBook("X/Y")
+    book.on_snapshot(DepthSnapshot(1, [(Decimal("1"), Decimal("1"))], [(Decimal("3"), Decimal("1"))]))
+    for n, (bid_changes, ask_changes) in enumerate(steps):
+        bids = [(Decimal(p), Decimal(a)) for p, a in bid_changes]
+        asks = [(Decimal(p), Decimal(a)) for p, a in ask_changes]
+        book.on_diff(DepthDiff("X/Y", n + 2, n + 2, None, bids, asks))
+    expected_bids = sorted(book.bids.items(), reverse=True)[:levels]
+    expected_asks = sorted(book.asks.items())[:levels]
+    assert book.top(levels) == (expected_bids, expected_asks)
