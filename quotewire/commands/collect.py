@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Callable, Coroutine
@@ -19,6 +20,14 @@ from core.config import load_config
 from core.plugins import PluginHost
 
 log = logging.getLogger(__name__)
+
+GC_GEN0_THRESHOLD = 10_000
+"""Allocations between young-generation collections (CPython's default is 700).
+
+The collector allocates a few dicts and tuples per market-data record, nearly all freed at once by
+reference counting; at the default threshold the cyclic collector ran ~100 times a second and took
+~14% of the in-process CPU (``bench/pipeline.py``: 0.22 s of 1.61 s), at 10,000 about 5%.
+"""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,10 +42,23 @@ def run(args: argparse.Namespace) -> int:
     host = PluginHost.load()
     config = load_config(args.config, plugins=host.adapters.keys())
     collector = Collector(config, host)
+    tune_gc()
     names = ", ".join(collector.runners) or "none"
     log.info("collecting %d instance(s) from %s: %s", len(collector.runners), args.config, names)
     run_until_signalled(collector.run)
     return 0
+
+
+def tune_gc() -> None:
+    """Set the garbage collector up for a long-running, allocation-heavy process.
+
+    Objects alive after start-up (modules, plugins, configuration) are frozen out of every future
+    collection, and young-generation collections run every :data:`GC_GEN0_THRESHOLD` allocations.
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, older, oldest)
 
 
 def run_until_signalled(main: Callable[[], Coroutine[Any, Any, None]]) -> None:

@@ -161,3 +161,29 @@ def test_malformed_depth_and_kline(parser: BinanceParser, binance_fixture: Load)
     kline = binance_fixture("ws_kline")
     with pytest.raises(BadResponseError, match="NKNUSDT"):
         parser.ws_kline({**kline, "k": {**kline["k"], "i": "2m"}}, NOW)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [["0.1", 5.0]],  # a float has already lost the exchange's digits
+        [[0.1, "5"]],
+        [["0.1", "5"], ["NaN", "1"]],
+        [["0.1", "Infinity"]],
+        [["0.1", "five"]],
+        [["0.1", None]],
+        [None],
+        "0.1",
+    ],
+)
+def test_malformed_depth_levels_are_refused(parser: BinanceParser, binance_fixture: Load, rows: Any) -> None:
+    depth = binance_fixture("ws_depthUpdate")
+    with pytest.raises(BadResponseError, match="NKNUSDT: malformed depthUpdate"):
+        parser.ws_depth({**depth, "a": rows})
+
+
+def test_depth_levels_drop_extra_fields_keep_text(parser: BinanceParser, binance_fixture: Load) -> None:
+    depth = binance_fixture("ws_depthUpdate")
+    diff = parser.ws_depth({**depth, "b": [["0.00001230", "10.0", "ignored"]], "a": []})
+    assert diff.bids == [(Decimal("0.00001230"), Decimal("10.0"))]
+    assert format_decimal(diff.bids[0][0]) == "0.00001230"

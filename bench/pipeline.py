@@ -1,0 +1,243 @@
+"""CPU per frame of the collector's in-process path, stage by stage, on a recorded market mix.
+
+``bench.collect`` measures the whole system over sockets, where two cores are shared by the venue,
+Redis and the collector, so its figures move with the machine's load. This bench isolates the
+collector's own Python work on one core: it records ``--seconds`` of the simulated Binance venue's
+frames for ``--symbols`` markets (every channel, 8 K-line intervals; the same mix as
+``bench.collect``'s paced phase, ``--rate`` market events/s) straight from the venue's fan-out hub,
+with every local book synced from a snapshot first, then replays them through
+
+1. **parse**: :meth:`StreamSession._on_frame` (orjson, dispatch, parser, records, local books);
+2. **+ store**: the batches into :class:`RecordSink` → :meth:`StoreWriter.put` (encode, conflate);
+3. **+ arbitrage**: the same with the arbitrage observer attached, as ``quotewire collect`` runs it;
+4. **+ flush build**: plus building each flush's commands, the part of a flush that runs Python
+   (the Redis round trip itself is in ``bench.store``).
+
+As in the collector, the writer's batch is taken every 20 ms of recorded time.
+
+Prints µs per frame and per record for each stage (best of ``--runs``) and the frame mix.
+No sockets, no Redis: the writer is never started. The GC is tuned as ``quotewire collect`` does
+unless ``--default-gc``.
+
+    .venv/bin/python -m bench.pipeline [--symbols 1000] [--rate 10000] [--seconds 10] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from core.adapter import Subscription
+from core.arbitrage.observer import ArbitrageObserver
+from core.clock import SYSTEM_CLOCK
+from core.collector.metrics import InstanceMetrics
+from core.collector.sink import RecordSink
+from core.hookspecs import EventObserver
+from core.intervals import ALL_INTERVALS
+from core.models import Channel, Record
+from core.sim import MarketEngine
+from core.store import StoreWriter
+from core.store.writer import _Batch
+from exchanges.binance.book import LocalBook
+from exchanges.binance.parsers import BinanceParser
+from exchanges.binance.sim import codec
+from exchanges.binance.sim.faults import Faults
+from exchanges.binance.sim.streams import Connection, Hub, parse_stream
+from exchanges.binance.streams import StreamSession, StreamStats, plan_streams
+from quotewire.commands.collect import tune_gc
+
+INSTANCE = "binance-bench"
+START_MS = 1_700_000_000_000
+STEP_MS = 10
+FLUSH_MS = 20
+
+
+class _Capture:
+    """A transport that keeps what the hub writes."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+def _payloads(stream: bytes) -> list[bytes]:
+    """The payloads of a run of unmasked websocket frames."""
+    out: list[bytes] = []
+    view, at = memoryview(stream), 0
+    while at < len(stream):
+        size, head = stream[at + 1] & 0x7F, 2
+        if size == 126:
+            size, head = int.from_bytes(stream[at + 2 : at + 4], "big"), 4
+        elif size == 127:
+            size, head = int.from_bytes(stream[at + 2 : at + 10], "big"), 10
+        out.append(bytes(view[at + head : at + head + size]))
+        at += head + size
+    return out
+
+
+class Recording:
+    """Frames of the simulated venue, the markets they belong to, and the books' starting snapshots."""
+
+    def __init__(self, symbols: int, rate: float, seconds: float) -> None:
+        engine = MarketEngine(seed=1, symbols=symbols, start_ms=START_MS, rate=rate)
+        self.markets = [
+            BinanceParser(INSTANCE).market(codec.symbol_info(m.spec), 0)
+            for m in engine.markets.values()
+        ]
+        self.markets = [m for m in self.markets if m.status == "trading"]
+        native = {m.symbol: m.native_id for m in self.markets}
+        subs = [Subscription(c, m.symbol) for m in self.markets for c in Channel if c is not Channel.KLINE]
+        subs += [Subscription(Channel.KLINE, m.symbol, i) for m in self.markets for i in ALL_INTERVALS]
+        self.plan = plan_streams(subs, native)
+        hub = Hub(engine)
+        engine.add_listener(hub)
+        capture = _Capture()
+        conn = Connection(capture, True, Faults())  # type: ignore[arg-type]
+        hub.add(conn)
+        hub.subscribe(conn, [s for s in map(parse_stream, self.plan.streams) if s is not None])
+        self.snapshots = {m.symbol: codec.depth(engine.snapshot(m.native_id, 1000)) for m in self.markets}
+        now, per_step = START_MS, max(1, round(rate * STEP_MS / 1000))
+        self.frames: list[tuple[int, bytes]] = []  # (recorded time ms, payload)
+        while now < START_MS + seconds * 1000:
+            engine.step(per_step, now)
+            hub.flush(now)
+            self.frames += [(now, p) for chunk in capture.chunks for p in _payloads(chunk)]
+            capture.chunks.clear()
+            now += STEP_MS
+        self.mix = Counter(_kind(p) for _, p in self.frames)
+
+
+def _kind(payload: bytes) -> str:
+    stream = orjson.loads(payload).get("stream", "?")
+    kind = stream.split("@", 1)[1] if "@" in stream else stream
+    return "kline" if kind.startswith("kline_") else kind
+
+
+def _session(recording: Recording) -> StreamSession:
+    async def no_snapshot(symbol: str) -> Any:
+        raise AssertionError(f"{symbol}: the book should have been synced")
+
+    parser = BinanceParser(INSTANCE, recording.markets)
+    session = StreamSession(
+        base_url="ws://127.0.0.1:9",
+        parser=parser,
+        fetch_snapshot=no_snapshot,
+        depth_levels=20,
+        clock=SYSTEM_CLOCK,
+        stats=StreamStats(),
+    )
+    session._wanted = recording.plan.wanted
+
+    for symbol, body in recording.snapshots.items():
+        book = session._books[symbol] = LocalBook(symbol)
+        book.on_snapshot(parser.depth_snapshot(body, symbol))
+    return session
+
+
+def run_stage(recording: Recording, store: bool, arbitrage: bool, flush: bool) -> tuple[float, int]:
+    """Replay the recording once; return (seconds of CPU, records produced)."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        session = _session(recording)
+        writer = StoreWriter("redis://127.0.0.1:9/2")
+        observers: list[EventObserver] = []
+        if arbitrage:
+            observer = ArbitrageObserver(INSTANCE)
+            observer.on_markets(recording.markets)
+            observers.append(observer)
+        sink = RecordSink(INSTANCE, writer, observers, InstanceMetrics(INSTANCE, writer), SYSTEM_CLOCK)
+        on_frame, queue = session._on_frame, session._queue
+        records = 0
+        next_flush = START_MS + FLUSH_MS
+        started = time.process_time()
+        for at, payload in recording.frames:
+            on_frame(payload, at)
+            if at >= next_flush or queue.qsize() >= 64:
+                records += _drain(queue, sink.put if store else None)
+                if at >= next_flush:
+                    _take_flush(writer, build=flush)
+                    next_flush = at + FLUSH_MS
+        records += _drain(queue, sink.put if store else None)
+        return time.process_time() - started, records
+    finally:
+        loop.close()
+
+
+def _drain(queue: asyncio.Queue[Any], put: Callable[..., int] | None) -> int:
+    batch: list[Record] = []
+    while not queue.empty():
+        batch.extend(queue.get_nowait())
+    if put is not None and batch:
+        put(batch, live=True)
+    return len(batch)
+
+
+def _take_flush(writer: StoreWriter, build: bool) -> None:
+    """Take the writer's batch as a flush does; with ``build``, also compute everything the flush
+    computes in Python before handing commands to redis-py."""
+    batch, writer._pending = writer._pending, _Batch()
+    if not build:
+        return
+    batch.history, _ = writer._take_history()
+    if batch.klines:
+        writer._kline_args(batch.klines)
+    if batch.trades:
+        writer._trade_args(batch.trades)
+    for events in batch.events.values():
+        b"[" + b",".join(events) + b"]"
+
+
+def best(recording: Recording, runs: int, **stage: bool) -> tuple[float, int]:
+    results = [run_stage(recording, **stage) for _ in range(runs)]
+    return min(r[0] for r in results), results[0][1]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=10_000, help="market events/s")
+    parser.add_argument("--seconds", type=float, default=10.0, help="recorded market time")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--default-gc", action="store_true", help="keep CPython's GC settings")
+    args = parser.parse_args(argv)
+    recording = Recording(args.symbols, args.rate, args.seconds)
+    if not args.default_gc:
+        tune_gc()  # as `quotewire collect` does
+    frames = len(recording.frames)
+    print(
+        f"recorded {frames:,} frames ({frames / args.seconds:,.0f}/s of market time) for "
+        f"{len(recording.markets)} markets at {args.rate:,.0f} events/s"
+    )
+    print("  mix: " + ", ".join(f"{k} {v / args.seconds:,.0f}/s" for k, v in recording.mix.most_common()))
+    stages = [
+        ("parse", {"store": False, "arbitrage": False, "flush": False}),
+        ("+ store", {"store": True, "arbitrage": False, "flush": False}),
+        ("+ arbitrage", {"store": True, "arbitrage": True, "flush": False}),
+        ("+ flush build", {"store": True, "arbitrage": True, "flush": True}),
+    ]
+    print(f"  {'stage':<14} {'µs/frame':>9} {'µs/record':>10} {'records':>9} {'core at recorded rate':>22}")
+    for name, stage in stages:
+        cpu, records = best(recording, args.runs, **stage)
+        print(
+            f"  {name:<14} {cpu / frames * 1e6:9.2f} {cpu / max(records, 1) * 1e6:10.2f} "
+            f"{records:9,} {cpu / args.seconds:22.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
