@@ -6,7 +6,9 @@ update then touches only the cycles through that market:
 * **screen** — every edge keeps a float log-rate (top-of-book price and taker fee). The cycles through
   the updated edge are screened in C-level iteration (``map``/``compress``) by the sum of their edges'
   log-rates against ``log(1 + threshold) - epsilon``. The exact return at any size is never above the
-  top-of-book return, and epsilon dwarfs the float error, so the screen has no false negatives;
+  top-of-book return, and epsilon dwarfs the float error, so the screen has no false negatives.
+  Each edge keeps the set of its cycles that pass; only an edge whose rate changed is screened
+  again (a size-only update re-evaluates the passing set as it stands);
 * **exact** — only cycles that pass are evaluated with :func:`~core.arbitrage.evaluate.evaluate`
   (decimals, fees, lots, minimums, depth). Its result is what is reported.
 
@@ -79,6 +81,8 @@ class ArbitrageEngine:
         count = len(graph.markets)
         self._books: list[Book | None] = [books.get(m.symbol) for m in graph.markets]
         self._rates: list[float] = [NO_RATE] * (2 * count)
+        self._passing: list[set[int]] = [set() for _ in range(2 * count)]
+        """Per edge, the cycles through it that pass the screen at the current rates."""
         for i, book in enumerate(self._books):
             if book is not None:
                 self._set_rates(i, book)
@@ -161,18 +165,41 @@ class ArbitrageEngine:
 
     def _replace(self, market: int, book: Book) -> None:
         self._books[market] = book
+        rates, bid_edge, ask_edge = self._rates, 2 * market, 2 * market + 1
+        old_bid, old_ask = rates[bid_edge], rates[ask_edge]
         self._set_rates(market, book)
-        passing = self._screen(2 * market)
-        passing += self._screen(2 * market + 1)
+        if rates[bid_edge] != old_bid:
+            self._rescreen(bid_edge)
+        if rates[ask_edge] != old_ask:
+            self._rescreen(ask_edge)
+        # a size-only change (about half the updates) keeps every screen result: re-evaluate the
+        # cycles that pass, whose exact result depends on this market's amounts and depth
+        passing_bids, passing_asks = self._passing[bid_edge], self._passing[ask_edge]
         active = self._active_by_market[market]
         if active:
-            for cycle_id in active.difference(passing):
+            for cycle_id in [c for c in active if c not in passing_bids and c not in passing_asks]:
                 self._close(cycle_id)
-        for cycle_id in passing:
-            self._evaluate(cycle_id)
+        for passing in (passing_bids, passing_asks):
+            for cycle_id in sorted(passing):
+                self._evaluate(cycle_id)
         asset = self._usd_pairs[market]
         if asset is not None and asset in self._active_by_start:
             self._revalue(asset)
+
+    def _rescreen(self, edge: int) -> None:
+        """Screen the cycles through ``edge`` after its rate changed; keep every edge's passing set."""
+        now = self._screen(edge)
+        before = self._passing[edge]
+        if not now and not before:
+            return
+        after = set(now)
+        cycles, passing = self.cycles, self._passing
+        for cycle_id in after - before:
+            for other in cycles[cycle_id].edges:
+                passing[other].add(cycle_id)
+        for cycle_id in before - after:
+            for other in cycles[cycle_id].edges:
+                passing[other].discard(cycle_id)
 
     def _screen(self, edge: int) -> list[int]:
         """Cycles through ``edge`` whose float top-of-book log-return may be above the threshold."""
@@ -195,8 +222,15 @@ class ArbitrageEngine:
         ``exact`` skips the float screen and evaluates every cycle with decimals."""
         bound = self._bound
         rates = self._rates
+        passing = self._passing
+        for edge_set in passing:
+            edge_set.clear()
         for cycle in self.cycles:
-            if exact or sum(rates[e] for e in cycle.edges) > bound:
+            screened = sum(rates[e] for e in cycle.edges) > bound
+            if screened:
+                for edge in cycle.edges:
+                    passing[edge].add(cycle.index)
+            if exact or screened:
                 self._evaluate(cycle.index)
             elif cycle.index in self._active:
                 self._close(cycle.index)

@@ -72,16 +72,20 @@ class RecordSink:
     def put(self, records: Sequence[Record], *, live: bool = False) -> int:
         """Write ``records``; return how many were new. ``live`` marks stream data (gap-checked)."""
         kept: list[Record] = []
+        keep = kept.append
+        recent_trades, cursor = self._trades, self.kline_cursor
         for record in records:
             if isinstance(record, Trade):
-                seen = self._trades.get(record.symbol)
+                seen = recent_trades.get(record.symbol)
                 if seen is None:
-                    seen = self._trades[record.symbol] = _RecentIds(TRADE_MEMORY)
+                    seen = recent_trades[record.symbol] = _RecentIds(TRADE_MEMORY)
                 if not seen.add(record.id):
                     continue
             elif isinstance(record, Kline):
-                self._advance_cursor(record, live)
-            kept.append(record)
+                newest = cursor.get((record.symbol, record.interval))
+                if newest is None or record.open_time > newest:
+                    self._advance_cursor(record, live)
+            keep(record)
         if not kept:
             return 0
         self.writer.put_many(kept)

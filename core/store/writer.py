@@ -39,7 +39,7 @@ from pydantic import BaseModel
 from core.clock import SYSTEM_CLOCK, Clock
 from core.errors import StorageError
 from core.intervals import Interval
-from core.models import Kline, Market, Record, Trade
+from core.models import Channel, Kline, Market, Record, Trade
 from core.store.codec import encode
 from core.store.keys import LATEST_CHANNELS, KeySchema
 from core.store.redis_errors import translate_redis_errors
@@ -244,28 +244,53 @@ class StoreWriter:
     # ---- input (hot path, synchronous) ----------------------------------------------------------
     def put(self, record: Record) -> None:
         """Queue one record for the next flush. Never blocks."""
-        payload = encode(record)
+        self.put_many((record,))
+
+    def put_many(self, records: Iterable[Record]) -> None:
+        """Queue many records, in order. Never blocks.
+
+        The per-record hot path of the collector: one loop with its lookups hoisted.
+        """
         batch = self._pending
-        instance = record.instance
-        channel = record.channel  # type: ignore[attr-defined]
-        slot = (instance, record.symbol, channel, record.interval if isinstance(record, Kline) else None)
-        found = self._slots.get(slot)
-        kind, key, fresh_field = found if found is not None else self._slot(record, slot)
-        if kind is _LATEST:
-            batch.latest[key] = payload
-        elif kind is _KLINE:
-            open_time: int = record.open_time  # type: ignore[attr-defined]
-            batch.klines.setdefault(key, {})[open_time] = payload
-            if open_time > self._live_kline_newest.get(key, -1):
-                self._live_kline_newest[key] = open_time
-        else:
-            batch.trades.setdefault(key, []).append(payload)
-            batch.appended += 1
-        batch.freshness.setdefault(instance, {})[fresh_field] = record.receive_time
-        if self.publish:
-            batch.events.setdefault(instance, []).append(payload)
-            batch.appended += 1
-        self.stats.records += 1
+        latest, klines, trades = batch.latest, batch.klines, batch.trades
+        freshness, events = batch.freshness, batch.events
+        slots, live_newest = self._slots, self._live_kline_newest
+        publish = self.publish
+        count = appended = 0
+        for record in records:
+            payload = encode(record)
+            instance = record.instance
+            channel = record.channel  # type: ignore[attr-defined]
+            interval = record.interval if channel is Channel.KLINE else None  # type: ignore[attr-defined]
+            slot = (instance, record.symbol, channel, interval)
+            found = slots.get(slot)
+            kind, key, fresh_field = found if found is not None else self._slot(record, slot)
+            if kind is _LATEST:
+                latest[key] = payload
+            elif kind is _KLINE:
+                open_time: int = record.open_time  # type: ignore[attr-defined]
+                series = klines.get(key)
+                if series is None:
+                    series = klines[key] = {}
+                series[open_time] = payload
+                if open_time > live_newest.get(key, -1):
+                    live_newest[key] = open_time
+            else:
+                trades.setdefault(key, []).append(payload)
+                appended += 1
+            fresh = freshness.get(instance)
+            if fresh is None:
+                fresh = freshness[instance] = {}
+            fresh[fresh_field] = record.receive_time
+            if publish:
+                published = events.get(instance)
+                if published is None:
+                    published = events[instance] = []
+                published.append(payload)
+                appended += 1
+            count += 1
+        self.stats.records += count
+        batch.appended += appended
         if batch.appended > self.max_buffered:
             self.stats.dropped += batch._enforce_bound(self.max_buffered)
 
@@ -287,11 +312,6 @@ class StoreWriter:
             raise TypeError(f"cannot store {type(record).__name__}")
         self._slots[slot] = found
         return found
-
-    def put_many(self, records: Iterable[Record]) -> None:
-        """Queue many records, in order."""
-        for record in records:
-            self.put(record)
 
     async def put_history(self, klines: Iterable[Kline]) -> None:
         """Queue past candles (a backfill) behind the live data; waits while the queue is full.

@@ -74,6 +74,18 @@ def test_min_notional_excludes() -> None:
     assert triangle(eth_usdt=market("ETH/USDT", min_notional="100")).opportunities() != []
 
 
+def test_a_size_only_change_opens_and_closes_a_screened_cycle() -> None:
+    """Same prices, other sizes: no rate moves, yet the minimum notional is met, then missed again."""
+    built = triangle(eth_usdt=market("ETH/USDT", min_notional="200"))
+    assert built.opportunities() == []  # the cycle passes the screen, but 1 BTC is too little
+    built.apply(quote("BTC/USDT", "99.9", "5", "100", "3"))  # three times the size at the same ask
+    assert only(built).size == Decimal(300)
+    built.apply(quote("BTC/USDT", "99.9", "5", "100", "1"))
+    assert built.opportunities() == []
+    built.apply(book("BTC/USDT", [("99.9", "5")], [("100", "2.5")]))  # a book at the same top, too
+    assert only(built).size == Decimal(250)
+
+
 def test_min_amount_excludes() -> None:
     assert triangle(eth_btc=market("ETH/BTC", min_amount="10")).opportunities() == []
     assert triangle(eth_btc=market("ETH/BTC", min_amount="9.99")).opportunities() != []
