@@ -20,7 +20,8 @@ pub/sub hop, ~0.15 ms) the moment it became visible in Redis. Per record we take
 * **receive→Redis** = arrival - the collector's receive time (every record).
 
 Collector CPU is (user + system) seconds from psutil over the window; peak RSS is ``VmHWM``.
-Figures are only taken after the stream is up and every subscription has produced data (warm-up).
+Figures are only taken after the stream is up, every subscription has produced data and the
+start-up REST work (one K-line catch-up call per series, depth snapshots) is over (warm-up).
 
     .venv/bin/python -m bench.collect [--symbols 1000] [--rate 10000] [--seconds 15]
     .venv/bin/python -m bench.collect --phase firehose --profile /tmp/collect.prof   # cProfile the collector
@@ -184,6 +185,27 @@ def start_collector(config: Path, profile: str | None) -> subprocess.Popen[bytes
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
 
 
+def rest_calls(url: str) -> int:
+    """The collector's ``rest_calls`` counter (its stats hash in Redis)."""
+    value = redis.Redis.from_url(url).hget(KeySchema().stats(INSTANCE), "rest_calls")
+    return int(value or 0)
+
+
+def wait_rest_settled(url: str, collector: subprocess.Popen[bytes], deadline: float) -> bool:
+    """Wait until the collector made no REST call for 2 s; False if ``deadline`` (monotonic) came first."""
+    last, quiet_since = rest_calls(url), time.monotonic()
+    while time.monotonic() < deadline:
+        if collector.poll() is not None:
+            raise RuntimeError(f"the collector exited with {collector.returncode}")
+        time.sleep(0.25)
+        now = rest_calls(url)
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= 2.0:
+            return True
+    return False
+
+
 def peak_rss(pid: int) -> int:
     """VmHWM of ``pid`` in bytes (Linux), else the current RSS."""
     with contextlib.suppress(OSError):
@@ -227,8 +249,12 @@ def run_phase(
                 if len(tap.seen) >= expected * args.coverage:
                     break
                 time.sleep(0.25)
-            warm = time.monotonic() - started
             coverage = len(tap.seen) / expected
+            # ...and until start-up REST work (K-line catch-up of every series, depth snapshots) is
+            # over: a window that overlaps it measures start-up, not the sustained stream
+            rest_settled = wait_rest_settled(server.url(2), collector, started + args.warmup)
+            warm = time.monotonic() - started
+            rest0 = rest_calls(server.url(2))
             state0 = venue_state(port)
             cpu0 = process.cpu_times()
             tap.start_window()
@@ -237,6 +263,7 @@ def run_phase(
             window = tap.stop_window()
             seconds = time.monotonic() - t0
             cpu1 = process.cpu_times()
+            rest_in_window = rest_calls(server.url(2)) - rest0
             state1 = venue_state(port)
             rss = peak_rss(collector.pid)
             stop(collector)
@@ -252,8 +279,10 @@ def run_phase(
     receive = sorted(window.receive_lat)
     mode = "firehose" if firehose else f"paced at {args.rate:,.0f} market events/s"
     print(f"\n== {name}: {args.symbols} symbols, every channel, {len(INTERVALS)} intervals, {mode}")
+    settled = "start-up REST work done" if rest_settled else "start-up REST work NOT done (raise --warmup)"
     print(
-        f"  warm-up {warm:.1f} s, {coverage:.0%} of {expected:,} symbol streams seen; window {seconds:.1f} s"
+        f"  warm-up {warm:.1f} s, {coverage:.0%} of {expected:,} symbol streams seen, {settled}; "
+        f"window {seconds:.1f} s with {rest_in_window:,} REST calls"
     )
     print(f"  venue: {steps:,.0f} market events/s, {frames:,.0f} frames/s sent")
     mix = ", ".join(f"{c} {n / seconds:,.0f}" for c, n in window.channels.most_common())
@@ -270,7 +299,9 @@ def main() -> int:
     parser.add_argument("--symbols", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=10_000, help="paced market events/s (whole universe)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measurement window per phase")
-    parser.add_argument("--warmup", type=float, default=15.0, help="max seconds to wait for data per phase")
+    parser.add_argument(
+        "--warmup", type=float, default=120.0, help="max seconds of warm-up (data seen, start-up REST done)"
+    )
     parser.add_argument("--coverage", type=float, default=0.9, help="share of streams seen to end warm-up")
     parser.add_argument("--phase", choices=["both", "paced", "firehose"], default="both")
     parser.add_argument("--profile", help="run the collector under cProfile, writing this file")
