@@ -72,11 +72,10 @@ def bench_raw(message: bytes, frames: int, runs: int) -> float:
     session = raw_session(loop)
 
     def run() -> None:
-        on_frame, queue = session._on_frame, session._queue
+        on_frame = session._on_frame
         for _ in range(frames):
             on_frame(message, 0)
-        while not queue.empty():
-            queue.get_nowait()
+        session.outbox.take()
 
     try:
         return best(run, frames, runs)

@@ -40,7 +40,7 @@ from core.collector.metrics import InstanceMetrics
 from core.collector.sink import RecordSink
 from core.hookspecs import EventObserver
 from core.intervals import ALL_INTERVALS
-from core.models import Channel, Record
+from core.models import Channel
 from core.sim import MarketEngine
 from core.store import StoreWriter
 from core.store.writer import _Batch
@@ -49,7 +49,7 @@ from exchanges.binance.parsers import BinanceParser
 from exchanges.binance.sim import codec
 from exchanges.binance.sim.faults import Faults
 from exchanges.binance.sim.streams import Connection, Hub, parse_stream
-from exchanges.binance.streams import StreamSession, StreamStats, plan_streams
+from exchanges.binance.streams import Outbox, StreamSession, StreamStats, plan_streams
 from quotewire.commands.collect import tune_gc
 
 INSTANCE = "binance-bench"
@@ -161,27 +161,25 @@ def run_stage(recording: Recording, store: bool, arbitrage: bool, flush: bool) -
             observer.on_markets(recording.markets)
             observers.append(observer)
         sink = RecordSink(INSTANCE, writer, observers, InstanceMetrics(INSTANCE, writer), SYSTEM_CLOCK)
-        on_frame, queue = session._on_frame, session._queue
+        on_frame, outbox = session._on_frame, session.outbox
         records = 0
         next_flush = START_MS + FLUSH_MS
         started = time.process_time()
         for at, payload in recording.frames:
             on_frame(payload, at)
-            if at >= next_flush or queue.qsize() >= 64:
-                records += _drain(queue, sink.put if store else None)
+            if at >= next_flush or len(outbox.records) >= 64:
+                records += _drain(outbox, sink.put if store else None)
                 if at >= next_flush:
                     _take_flush(writer, build=flush)
                     next_flush = at + FLUSH_MS
-        records += _drain(queue, sink.put if store else None)
+        records += _drain(outbox, sink.put if store else None)
         return time.process_time() - started, records
     finally:
         loop.close()
 
 
-def _drain(queue: asyncio.Queue[Any], put: Callable[..., int] | None) -> int:
-    batch: list[Record] = []
-    while not queue.empty():
-        batch.extend(queue.get_nowait())
+def _drain(outbox: Outbox, put: Callable[..., int] | None) -> int:
+    batch = outbox.take()
     if put is not None and batch:
         put(batch, live=True)
     return len(batch)

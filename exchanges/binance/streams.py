@@ -116,6 +116,47 @@ def plan_streams(subscriptions: Sequence[Subscription], native: Mapping[str, str
     return Plan(list(names), {k: frozenset(v) for k, v in wanted.items()})
 
 
+class Outbox:
+    """Records parsed by the connections, waiting for the consumer, and the error that ends the session.
+
+    A frame appends its records to one list and sets an event; the consumer takes the whole list at
+    once. (An ``asyncio.Queue`` cost a put and a get, ~1.5 µs, per frame.)
+    """
+
+    __slots__ = ("_ready", "error", "records")
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self.error: BaseException | None = None
+        self._ready = asyncio.Event()
+
+    def put(self, records: list[Record]) -> None:
+        """Hand over ``records`` (in order)."""
+        self.records += records
+        self._ready.set()
+
+    def add(self, record: Record) -> None:
+        """Hand over one record."""
+        self.records.append(record)
+        self._ready.set()
+
+    def fail(self, error: BaseException) -> None:
+        """End the session with ``error`` once the records before it are taken (first error wins)."""
+        if self.error is None:
+            self.error = error
+        self._ready.set()
+
+    def take(self) -> list[Record]:
+        """Every record handed over so far (possibly none)."""
+        records, self.records = self.records, []
+        return records
+
+    async def wait(self) -> None:
+        """Return when there are records or an error."""
+        await self._ready.wait()
+        self._ready.clear()
+
+
 class StreamSession:
     """The websocket connections serving one ``stream()`` call."""
 
@@ -137,7 +178,7 @@ class StreamSession:
         self.clock = clock
         self.stats = stats
         self.max_streams = max_streams_per_connection
-        self._queue: asyncio.Queue[list[Record] | BaseException] = asyncio.Queue()
+        self.outbox = Outbox()
         self._books: dict[str, LocalBook] = {}
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
         self._snapshots_paused_until = 0.0  # monotonic; set by a 429/418 on a snapshot
@@ -154,19 +195,14 @@ class StreamSession:
             for n, shard in enumerate(shards)
         ]
         try:
+            outbox = self.outbox
             while True:
-                item = await self._queue.get()
-                if isinstance(item, BaseException):
-                    raise item
-                batch = item
-                while len(batch) < MAX_BATCH and not self._queue.empty():
-                    more = self._queue.get_nowait()
-                    if isinstance(more, BaseException):
-                        if batch:
-                            yield batch
-                        raise more
-                    batch.extend(more)
-                yield batch
+                await outbox.wait()
+                records = outbox.take()
+                for start in range(0, len(records), MAX_BATCH):
+                    yield records[start : start + MAX_BATCH] if len(records) > MAX_BATCH else records
+                if outbox.error is not None:
+                    raise outbox.error
         finally:
             pending = tasks + list(self._snapshot_tasks.values())
             for task in pending:
@@ -180,9 +216,9 @@ class StreamSession:
         except asyncio.CancelledError:
             raise
         except QuotewireError as exc:
-            self._queue.put_nowait(exc)
+            self.outbox.fail(exc)
         except Exception as exc:  # any failure of one connection ends the stream, typed
-            self._queue.put_nowait(TransientError(f"binance: websocket failed: {type(exc).__name__}: {exc}"))
+            self.outbox.fail(TransientError(f"binance: websocket failed: {type(exc).__name__}: {exc}"))
 
     async def _serve(self, streams: list[str]) -> None:
         head, tail = streams[:URL_STREAMS], streams[URL_STREAMS:]
@@ -258,7 +294,7 @@ class StreamSession:
             self._malformed(str(data.get("s", "?")), str(exc), message)
             return
         if records:
-            self._queue.put_nowait(records)
+            self.outbox.put(records)
 
     def _records(self, event: str, data: dict[str, Any], receive_time: int) -> list[Record]:
         p = self.parser
@@ -281,7 +317,7 @@ class StreamSession:
     def _on_control(self, frame: Any, message: str | bytes, receive_time: int) -> None:
         if isinstance(frame, dict) and "b" in frame and "u" in frame and "s" in frame:
             try:  # bookTicker events carry no "e"
-                self._queue.put_nowait([self.parser.ws_book_ticker(frame, receive_time)])
+                self.outbox.add(self.parser.ws_book_ticker(frame, receive_time))
             except BadResponseError as exc:
                 self._malformed(str(frame.get("s", "?")), str(exc), message)
             return
@@ -357,7 +393,7 @@ class StreamSession:
                 await self.clock.sleep(wait)
                 continue
             except Exception as exc:  # not a venue failure: handed to the consumer, which raises it
-                self._queue.put_nowait(exc)
+                self.outbox.fail(exc)
                 return
             self.stats.snapshots[symbol] += 1
             try:
@@ -368,7 +404,7 @@ class StreamSession:
                 log.warning("%s (around the snapshot); fetching another", exc)
                 await self.clock.sleep(SNAPSHOT_RETRY_MIN)
                 continue
-            self._queue.put_nowait([self._book_record(book, self.clock.now_ms())])
+            self.outbox.add(self._book_record(book, self.clock.now_ms()))
             return
 
     def _book_record(self, book: LocalBook, receive_time: int) -> OrderBook:

@@ -45,12 +45,8 @@ class Session:
         await asyncio.sleep(0)
 
     def drain(self) -> list[Record]:
-        out: list[Record] = []
-        while not self.session._queue.empty():
-            item = self.session._queue.get_nowait()
-            assert isinstance(item, list)
-            out.extend(item)
-        return out
+        assert self.session.outbox.error is None
+        return self.session.outbox.take()
 
 
 def renamed(frame: dict[str, Any], native: str) -> dict[str, Any]:
