@@ -21,7 +21,7 @@ pub/sub hop, ~0.15 ms) the moment it became visible in Redis. Per record we take
 
 Collector CPU is (user + system) seconds from psutil over the window; peak RSS is ``VmHWM``.
 Figures are only taken after the stream is up, every subscription has produced data and the
-start-up REST work (one K-line catch-up call per series, depth snapshots) is over (warm-up).
+start-up K-line backfill (a REST catch-up of every series) is over (warm-up).
 
     .venv/bin/python -m bench.collect [--symbols 1000] [--rate 10000] [--seconds 15]
     .venv/bin/python -m bench.collect --phase firehose --profile /tmp/collect.prof   # cProfile the collector
@@ -191,19 +191,30 @@ def rest_calls(url: str) -> int:
     return int(value or 0)
 
 
-def wait_rest_settled(url: str, collector: subprocess.Popen[bytes], deadline: float) -> bool:
-    """Wait until the collector made no REST call for 2 s; False if ``deadline`` (monotonic) came first."""
-    last, quiet_since = rest_calls(url), time.monotonic()
-    while time.monotonic() < deadline:
-        if collector.poll() is not None:
-            raise RuntimeError(f"the collector exited with {collector.returncode}")
-        time.sleep(0.25)
-        now = rest_calls(url)
-        if now != last:
-            last, quiet_since = now, time.monotonic()
-        elif time.monotonic() - quiet_since >= 2.0:
-            return True
-    return False
+class LogWatch:
+    """Relays the collector's log (stderr) to ours and notes when its first K-line backfill is done."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.backfilled = threading.Event()
+        assert process.stderr is not None
+        self._stream = process.stderr
+        self._thread = threading.Thread(target=self._run, name="collector-log", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        for line in self._stream:
+            sys.stderr.buffer.write(line)
+            if b"backfill done" in line:
+                self.backfilled.set()
+
+    def wait_backfilled(self, collector: subprocess.Popen[bytes], deadline: float) -> bool:
+        """Wait for the start-up backfill to end; False if ``deadline`` (monotonic) came first."""
+        while time.monotonic() < deadline:
+            if collector.poll() is not None:
+                raise RuntimeError(f"the collector exited with {collector.returncode}")
+            if self.backfilled.wait(0.25):
+                return True
+        return False
 
 
 def peak_rss(pid: int) -> int:
@@ -240,6 +251,7 @@ def run_phase(
                 write_config(Path(directory), server.url(2), port, args.symbols), profile
             )
             process = psutil.Process(collector.pid)
+            watch = LogWatch(collector)
             # warm-up: until every (symbol, stream) was seen or the warm-up budget ran out
             expected = args.symbols * (len(CHANNELS) - 1 + len(INTERVALS))
             started = time.monotonic()
@@ -250,9 +262,9 @@ def run_phase(
                     break
                 time.sleep(0.25)
             coverage = len(tap.seen) / expected
-            # ...and until start-up REST work (K-line catch-up of every series, depth snapshots) is
-            # over: a window that overlaps it measures start-up, not the sustained stream
-            rest_settled = wait_rest_settled(server.url(2), collector, started + args.warmup)
+            # ...and until the start-up K-line backfill (a REST catch-up of every series) is over: a
+            # window that overlaps it measures start-up, not the sustained stream
+            rest_settled = watch.wait_backfilled(collector, started + args.warmup)
             warm = time.monotonic() - started
             rest0 = rest_calls(server.url(2))
             state0 = venue_state(port)
@@ -279,7 +291,7 @@ def run_phase(
     receive = sorted(window.receive_lat)
     mode = "firehose" if firehose else f"paced at {args.rate:,.0f} market events/s"
     print(f"\n== {name}: {args.symbols} symbols, every channel, {len(INTERVALS)} intervals, {mode}")
-    settled = "start-up REST work done" if rest_settled else "start-up REST work NOT done (raise --warmup)"
+    settled = "start-up backfill done" if rest_settled else "start-up backfill NOT done (raise --warmup)"
     print(
         f"  warm-up {warm:.1f} s, {coverage:.0%} of {expected:,} symbol streams seen, {settled}; "
         f"window {seconds:.1f} s with {rest_in_window:,} REST calls"
@@ -300,7 +312,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=10_000, help="paced market events/s (whole universe)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measurement window per phase")
     parser.add_argument(
-        "--warmup", type=float, default=120.0, help="max seconds of warm-up (data seen, start-up REST done)"
+        "--warmup", type=float, default=120.0, help="max seconds of warm-up (data seen, backfill done)"
     )
     parser.add_argument("--coverage", type=float, default=0.9, help="share of streams seen to end warm-up")
     parser.add_argument("--phase", choices=["both", "paced", "firehose"], default="both")

@@ -10,16 +10,35 @@ collector, not to adapters.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import ClassVar, Protocol, Self, TypeVar
 
-from core.capabilities import Capabilities
+from core.capabilities import Capabilities, RateLimit
 from core.clock import SYSTEM_CLOCK, Clock
 from core.config import InstanceConfig
 from core.errors import NotSupportedError
 from core.intervals import Interval
 from core.models import Channel, Kline, Market, OrderBook, Price, Quote, Record, Ticker, Trade
+
+T = TypeVar("T")
+
+
+class RestGuard(Protocol):
+    """Admits one REST call into the instance's rate-limit budget, runs it and counts it.
+
+    ``urgent`` calls (resyncs of live data) go ahead of queued ordinary ones (polling, backfill).
+    """
+
+    async def __call__(
+        self,
+        endpoint: str,
+        request: Callable[[], Awaitable[T]],
+        *,
+        symbol: str = "*",
+        weight: int | None = None,
+        urgent: bool = False,
+    ) -> T: ...
 
 
 class Subscription(tuple[Channel, str, Interval | None]):
@@ -59,6 +78,10 @@ class ExchangeAdapter(abc.ABC):
         self.config = config
         self.instance = config.name
         self.clock = clock
+        self.rest_guard: RestGuard | None = None
+        """Set by the collector: every REST call an adapter makes on its own (e.g. the depth snapshot
+        a stream needs to resync a book) must go through :meth:`guarded_rest`, so it counts against
+        the instance's budget and waits out the venue's 429/418 pauses like the collector's calls."""
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -68,6 +91,26 @@ class ExchangeAdapter(abc.ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+    def venue_rate_limit(self) -> RateLimit | None:
+        """The REST limit the venue published with its market list, once :meth:`load_markets` ran
+        (``None`` when it publishes none). The collector budgets against it in place of
+        ``capabilities.rate_limit``, which is only the documented default."""
+        return None
+
+    async def guarded_rest(
+        self,
+        endpoint: str,
+        request: Callable[[], Awaitable[T]],
+        *,
+        symbol: str = "*",
+        weight: int | None = None,
+        urgent: bool = False,
+    ) -> T:
+        """Run a REST call the adapter makes on its own through :attr:`rest_guard` (directly without one)."""
+        if self.rest_guard is None:
+            return await request()
+        return await self.rest_guard(endpoint, request, symbol=symbol, weight=weight, urgent=urgent)
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Open connections; called once by ``__aenter__``."""

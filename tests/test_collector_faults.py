@@ -441,3 +441,46 @@ async def test_rest_only_50_symbols_stay_within_the_share_of_the_weight_limit(
     assert warned(caplog, INSTANCE, "does not fit")
     assert not warned(caplog, "rate-limited")
     assert_no_crash(caplog)
+
+
+async def test_depth_snapshots_count_against_the_budget(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The stream's book snapshots go through the instance's limiter: 50 symbols x a 500-level
+    snapshot (weight 25) is 1,250 weight, more than the 960 share of 1,200, so some books wait for
+    the next window instead of the venue answering 429."""
+    async with (
+        venue_running(symbols=50, faults={"weight_limit": WEIGHT_LIMIT}) as venue,
+        collecting(
+            venue, redis_url, symbols=50, adapter=LowLimitBinance, ready=False,
+            rate_limit_share=SHARE, channels=["depth"], depth_levels=100,
+        ) as run,
+    ):  # fmt: skip
+        limiter = venue.rest.limiter
+        await run.until(lambda: run.counter("rest_weight") >= WEIGHT_LIMIT * SHARE * 0.9, "the budget spent")
+        await asyncio.sleep(2.0)
+        assert limiter.peak_used <= WEIGHT_LIMIT * SHARE, limiter.peak_used
+        assert 429 not in venue.rest.statuses and 418 not in venue.rest.statuses, venue.rest.statuses
+        assert run.runner.limiter is not None and run.runner.limiter.waits >= 1
+        books = await run.reader.latest_of([(INSTANCE, s) for s in run.symbols], Channel.DEPTH)
+        synced = sum(book is not None for book in books)
+        assert 0 < synced < 50, synced  # the first books are live; the rest wait for budget
+        assert not run.task.done()
+    assert not warned(caplog, "rate-limited")
+    assert_no_crash(caplog)
+
+
+async def test_the_budget_follows_the_limit_the_venue_publishes(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """exchangeInfo's REQUEST_WEIGHT (here 2,400 a minute, not the documented 6,000) sets the budget."""
+    caplog.set_level(logging.INFO)
+    async with (
+        venue_running(symbols=5, faults={"weight_limit": 2400}) as venue,
+        collecting(venue, redis_url, symbols=5, ready=False, rate_limit_share=SHARE) as run,
+    ):
+        await run.until(lambda: run.runner.plan is not None, "the REST plan")
+        assert run.runner.limiter is not None and run.runner.limiter.budget == 2400 * SHARE
+        assert run.runner.plan is not None and run.runner.plan.budget_per_minute == 2400 * SHARE
+    logged = [r.getMessage() for r in caplog.records if "publishes 2,400 weight per 60s" in r.getMessage()]
+    assert logged, "the adopted limit is logged"

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.adapter import ExchangeAdapter, Subscription
+from core.capabilities import Capabilities
 from core.clock import Clock
 from core.collector.backoff import Backoff
 from core.collector.budget import BudgetPlan, plan_polling
@@ -136,7 +137,9 @@ class InstanceRunner:
                 self.clock,
             )
             gateway = RestGateway(adapter, limiter, self.metrics)
+            adapter.rest_guard = gateway.call
             markets = await self._load_markets(gateway)
+            caps = self._adopt_published_limit(adapter, limiter)
             self.symbols = select_symbols(self.instance, config.symbols, markets)
             if not self.symbols:
                 raise ConfigError(f"{self.instance}: the symbol rule {config.symbols} selects no market")
@@ -213,6 +216,24 @@ class InstanceRunner:
                 self.ready.set()
 
     # ---- set-up ---------------------------------------------------------------------------------
+    def _adopt_published_limit(self, adapter: ExchangeAdapter, limiter: RateLimiter) -> Capabilities:
+        """Budget against the limit the venue published with its markets, if it differs from the
+        documented default; return the capabilities to plan with."""
+        caps = adapter.capabilities
+        published = adapter.venue_rate_limit()
+        if published is None or published == caps.rate_limit:
+            return caps
+        limiter.set_limit(published.limit * self.config.rate_limit_share, published.window_seconds)
+        log.info(
+            "%s: the venue publishes %s %s per %gs; budgeting %.0f%% of it",
+            self.instance,
+            f"{published.limit:,}",
+            published.unit,
+            published.window_seconds,
+            self.config.rate_limit_share * 100,
+        )
+        return caps.model_copy(update={"rate_limit": published})
+
     async def _load_markets(self, gateway: RestGateway) -> list[Market]:
         """The venue's markets, through the limiter like every REST call (``markets`` weight)."""
         backoff = self._backoff(1.0, 60.0)

@@ -62,6 +62,11 @@ class RateLimiter:
         self._venue_used = 0
         self._lock = asyncio.Lock()
 
+    def set_limit(self, budget: float | None, window: float) -> None:
+        """Budget ``budget`` per ``window`` seconds from now on (e.g. the limit the venue published)."""
+        self.budget = budget
+        self.window = window
+
     # ---- admission ------------------------------------------------------------------------------
     def delay(self, weight: int) -> float:
         """Seconds to wait before ``weight`` may be spent (0 when it may be spent now)."""
@@ -86,16 +91,26 @@ class RateLimiter:
             wait = max(wait, ((self._venue_window + 1) * window_ms - now_ms) / 1000)
         return wait
 
-    async def acquire(self, weight: int) -> float:
-        """Wait until ``weight`` fits, spend it and return the seconds waited. Callers queue FIFO."""
-        waited = 0.0
+    async def acquire(self, weight: int, *, urgent: bool = False) -> float:
+        """Wait until ``weight`` fits, spend it and return the seconds waited.
+
+        Ordinary callers queue FIFO. ``urgent`` ones (resyncs of live data) skip that queue and take
+        the next weight that fits; the budget holds either way, since checking and spending happen
+        without a suspension point in between.
+        """
+        if urgent:
+            return await self._admit(weight)
         async with self._lock:
-            while (wait := self.delay(weight)) > 0:
-                if waited == 0.0:
-                    self.waits += 1
-                waited += wait
-                await self.clock.sleep(wait)
-            self._record(weight)
+            return await self._admit(weight)
+
+    async def _admit(self, weight: int) -> float:
+        waited = 0.0
+        while (wait := self.delay(weight)) > 0:
+            if waited == 0.0:
+                self.waits += 1
+            waited += wait
+            await self.clock.sleep(wait)
+        self._record(weight)
         return waited
 
     def _record(self, weight: int) -> None:

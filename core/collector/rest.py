@@ -47,10 +47,12 @@ class RestGateway:
         *,
         symbol: str = "*",
         weight: int | None = None,
+        urgent: bool = False,
         time_limit: float | None = None,
     ) -> T:
         """Run ``request`` (one call of ``endpoint``, costing ``weight`` or the declared weight) in budget.
 
+        ``urgent`` calls are admitted ahead of queued ordinary ones (see :meth:`RateLimiter.acquire`).
         ``time_limit`` replaces the gateway's timeout for this call (a market list can be megabytes).
 
         Raises :class:`TransientError` on failure or timeout; a :class:`RateLimitedError` also pauses
@@ -58,7 +60,7 @@ class RestGateway:
         """
         if weight is None:
             weight = self.weights[endpoint]
-        if await self.limiter.acquire(weight) > 0:
+        if await self.limiter.acquire(weight, urgent=urgent) > 0:
             self.metrics.incr("rate_limit_waits")
         self.metrics.incr("rest_calls")
         self.metrics.incr("rest_weight", weight)

@@ -61,6 +61,25 @@ def depth_weight(limit: int) -> int:
     return WEIGHTS["depth:5000"]
 
 
+INTERVAL_SECONDS: Mapping[str, int] = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86_400}
+
+
+def request_weight_limit(rate_limits: Any) -> RateLimit | None:
+    """``[{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+    …]`` → the weight limit; ``None`` when absent or malformed (the documented default then holds)."""
+    if not isinstance(rate_limits, list):
+        return None
+    for entry in rate_limits:
+        if not isinstance(entry, dict) or entry.get("rateLimitType") != "REQUEST_WEIGHT":
+            continue
+        limit, count = entry.get("limit"), entry.get("intervalNum", 1)
+        unit = INTERVAL_SECONDS.get(str(entry.get("interval")))
+        valid = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (limit, count))
+        if unit is not None and valid:
+            return RateLimit(unit="weight", limit=limit, window_seconds=float(unit * count))
+    return None
+
+
 class BinanceAdapter(CcxtAdapter):
     """Binance spot (``plugin: binance``)."""
 
@@ -89,6 +108,7 @@ class BinanceAdapter(CcxtAdapter):
         super().__init__(config, clock=clock)
         self.parser = BinanceParser(self.instance)
         self.stream_stats = StreamStats()
+        self._published_limit: RateLimit | None = None
 
     @property
     def used_weight(self) -> int | None:
@@ -114,7 +134,12 @@ class BinanceAdapter(CcxtAdapter):
         markets = [self.parser.market(info, now) for info in body["symbols"]]
         self.remember_markets(markets)
         self.parser.set_markets(markets)
+        self._published_limit = request_weight_limit(body.get("rateLimits"))
         return markets
+
+    def venue_rate_limit(self) -> RateLimit | None:
+        """The ``REQUEST_WEIGHT`` entry of ``exchangeInfo.rateLimits`` (6,000 a minute on spot today)."""
+        return self._published_limit
 
     async def _get(self, endpoint: Callable[..., Awaitable[Any]], params: Mapping[str, Any]) -> Any:
         """One raw REST call; a body that is not JSON (ccxt hands back text) is a bad response."""
@@ -240,7 +265,13 @@ class BinanceAdapter(CcxtAdapter):
         limit = self.snapshot_limit()
 
         async def fetch_snapshot(symbol: str) -> DepthSnapshot:
-            return await self._snapshot(symbol, limit)
+            return await self.guarded_rest(
+                "depth",
+                lambda: self._snapshot(symbol, limit),
+                symbol=symbol,
+                weight=depth_weight(limit),
+                urgent=True,
+            )
 
         session = StreamSession(
             base_url=self.websocket_url,

@@ -9,9 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
+from core.capabilities import RateLimit
 from core.decimals import format_decimal
 from core.errors import BadResponseError
 from core.intervals import Interval
+from exchanges.binance.adapter import request_weight_limit
 from exchanges.binance.parsers import BinanceParser
 
 Load = Callable[[str], Any]
@@ -187,3 +189,28 @@ def test_depth_levels_drop_extra_fields_keep_text(parser: BinanceParser, binance
     diff = parser.ws_depth({**depth, "b": [["0.00001230", "10.0", "ignored"]], "a": []})
     assert diff.bids == [(Decimal("0.00001230"), Decimal("10.0"))]
     assert format_decimal(diff.bids[0][0]) == "0.00001230"
+
+
+def test_request_weight_limit_from_exchange_info(binance_fixture: Load) -> None:
+    body = binance_fixture("rest_exchangeInfo_sample")
+    limit = request_weight_limit(body["rateLimits"])
+    assert limit is not None and (limit.limit, limit.window_seconds) == (1200, 60.0)  # the 2021 sample
+    entry = {"rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND", "intervalNum": 10, "limit": 500}
+    assert request_weight_limit([entry]) == RateLimit(unit="weight", limit=500, window_seconds=10.0)
+
+
+@pytest.mark.parametrize(
+    "rate_limits",
+    [
+        None,
+        "6000",
+        [],
+        [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100}],
+        [{"rateLimitType": "REQUEST_WEIGHT", "interval": "FORTNIGHT", "intervalNum": 1, "limit": 6000}],
+        [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": "6000"}],
+        [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 0}],
+        [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": True, "limit": 6000}],
+    ],
+)
+def test_unusable_rate_limits_leave_the_default(rate_limits: Any) -> None:
+    assert request_weight_limit(rate_limits) is None
