@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ STREAM_RE = re.compile(
     r"|kline_(?P<iv>1m|5m|15m|30m|1h|1d|1w|1M)|depth(?P<levels>5|10|20)?(?:@(?P<speed>100ms|1000ms))?)$"
 )
 ALL_MINI = "!miniTicker@arr"
+PHASES = 10
+"""Periodic streams (24hr tickers every second, klines every two) are spread over this many phases
+of their period, each stream in a fixed one, so they do not all leave in one burst."""
 HIGH_WATER = 8 * 1024 * 1024
 """Firehose mode pauses the market while a connection has more than this unsent."""
 TOO_SLOW = 4 * HIGH_WATER
@@ -42,6 +46,11 @@ def frame(payload: bytes) -> bytes:
     if size < 65536:
         return b"\x81\x7e" + size.to_bytes(2, "big") + payload
     return b"\x81\x7f" + size.to_bytes(8, "big") + payload
+
+
+def phase_of(name: str) -> int:
+    """The fixed phase of a periodic stream (deterministic across runs, unlike ``hash``)."""
+    return zlib.crc32(name.encode()) % PHASES
 
 
 def garble(data: bytes) -> bytes:
@@ -195,8 +204,9 @@ class Hub(MarketListener):
         self._mini_dirty: set[int] = set()
         self._next_100 = 0
         self._next_1000 = 0
-        self._next_kline = 0
-        self._next_ticker = 0
+        self._next_phase = {"ticker": 0, "kline": 0}  # when the next phase of each periodic kind is due
+        self._phase = {"ticker": 0, "kline": 0}
+        self._kline_phases: list[set[str]] = [set() for _ in range(PHASES)]  # kline streams by phase
         self.frames_out = 0
         self.gaps: set[str] = set()
         """Symbols (``BTCUSDT``) whose next depth diff event is never sent: a one-off sequence gap."""
@@ -217,6 +227,8 @@ class Hub(MarketListener):
         for stream in streams:
             conn.streams[stream.name] = stream
             self.subs.setdefault(stream.name, set()).add(conn)
+            if stream.kind == "kline":
+                self._kline_phases[phase_of(stream.name)].add(stream.name)
 
     def unsubscribe(self, conn: Connection, names: Iterable[str]) -> None:
         """Remove streams from a connection."""
@@ -227,6 +239,7 @@ class Hub(MarketListener):
                 subscribers.discard(conn)
                 if not subscribers:
                     del self.subs[name]
+                    self._kline_phases[phase_of(name)].discard(name)
                     for key in [k for k in self._depth if k[0] == name]:
                         del self._depth[key]
 
@@ -320,12 +333,10 @@ class Hub(MarketListener):
         if time_ms >= self._next_1000:
             self._next_1000 = time_ms - time_ms % 1000 + 1000
             self._emit_depth(1000, time_ms)
-        if time_ms >= self._next_ticker:
-            self._next_ticker = time_ms + self.ticker_ms
-            self._emit_tickers(time_ms)
-        if time_ms >= self._next_kline:
-            self._next_kline = time_ms + self.kline_ms
-            self._emit_klines(time_ms)
+        for phase in self._due_phases("ticker", time_ms, self.ticker_ms):
+            self._emit_tickers(time_ms, phase)
+        for phase in self._due_phases("kline", time_ms, self.kline_ms):
+            self._emit_klines(time_ms, phase)
         self.flush(time_ms)
         self._quiet = None  # faults may change before the next batch
 
@@ -371,11 +382,30 @@ class Hub(MarketListener):
             payload = orjson.dumps(codec.depth(found.book.snapshot(found.update_id, stream.levels)))
             self._send(name, subscribers, payload, now)
 
-    def _emit_tickers(self, now: int) -> None:
+    def _due_phases(self, kind: str, now: int, period: int) -> list[int]:
+        """The phases of a periodic kind due at ``now`` (each phase comes once per ``period``; after
+        a pause, at most one whole round at once)."""
+        due: list[int] = []
+        step = max(1, period // PHASES)
+        next_at = self._next_phase[kind] or now  # the first phase starts with the first batch
+        while now >= next_at and len(due) < PHASES:
+            due.append(self._phase[kind])
+            self._phase[kind] = (self._phase[kind] + 1) % PHASES
+            next_at += step
+        if now >= next_at:  # still behind after a whole round (a pause): start again from now
+            next_at = now + step
+        self._next_phase[kind] = next_at
+        return due
+
+    def _emit_tickers(self, now: int, phase: int) -> None:
+        """The 24hr tickers of the markets of ``phase`` that changed; ``!miniTicker@arr`` at phase 0."""
         engine = self.engine
-        markets = list(engine.markets.values())
-        dirty, self._ticker_dirty = self._ticker_dirty, set()
-        mini_dirty, self._mini_dirty = self._mini_dirty, set()
+        markets = self._markets
+        dirty = {i for i in self._ticker_dirty if i % PHASES == phase}
+        self._ticker_dirty -= dirty
+        mini_dirty: set[int] = set()
+        if phase == 0:
+            mini_dirty, self._mini_dirty = self._mini_dirty, set()
         for index in sorted(dirty):
             market = markets[index]
             lower = self._lower[index]
@@ -397,9 +427,11 @@ class Hub(MarketListener):
             ]
             self._send(ALL_MINI, every, orjson.dumps(rows), now)
 
-    def _emit_klines(self, now: int) -> None:
-        for name, subscribers in list(self.subs.items()):
-            if "@kline_" not in name or not subscribers:
+    def _emit_klines(self, now: int, phase: int) -> None:
+        """The open candle of every kline stream of ``phase`` whose candle changed."""
+        for name in sorted(self._kline_phases[phase]):
+            subscribers = self.subs.get(name)
+            if not subscribers:
                 continue
             stream = next(iter(subscribers)).streams.get(name)
             if stream is None or stream.interval is None:

@@ -1,0 +1,91 @@
+"""The simulated Binance venue spreads its periodic streams (klines, 24hr tickers) over their period."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+
+import orjson
+
+from core.intervals import ALL_INTERVALS
+from core.sim import MarketEngine
+from exchanges.binance.sim.faults import Faults
+from exchanges.binance.sim.streams import PHASES, Connection, Hub, parse_stream
+
+START_MS = 1_700_000_000_000
+KLINE_MS, TICKER_MS = 2000, 1000
+
+
+class Capture:
+    """A transport that keeps what the hub writes."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+def streams_per_batch(seconds: float) -> list[tuple[int, list[str]]]:
+    """Run 40 markets with every kline and ticker stream subscribed; the stream names of each batch."""
+    engine = MarketEngine(seed=3, symbols=40, start_ms=START_MS, rate=2000)
+    hub = Hub(engine, kline_ms=KLINE_MS, ticker_ms=TICKER_MS)
+    engine.add_listener(hub)
+    capture = Capture()
+    conn = Connection(capture, True, Faults())  # type: ignore[arg-type]
+    hub.add(conn)
+    lower = [m.spec.symbol.lower() for m in engine.markets.values()]
+    names = [f"{s}@kline_{i.value}" for s in lower for i in ALL_INTERVALS] + [f"{s}@ticker" for s in lower]
+    hub.subscribe(conn, [s for s in map(parse_stream, names) if s is not None])
+    batches: list[tuple[int, list[str]]] = []
+    now = START_MS
+    while now < START_MS + seconds * 1000:
+        engine.step(20, now)
+        names_out: list[str] = []
+        for chunk in capture.chunks:
+            names_out += [m.decode() for m in _streams(chunk)]
+        capture.chunks.clear()
+        batches.append((now, names_out))
+        now += 10
+    return batches
+
+
+def _streams(chunk: bytes) -> list[bytes]:
+    out, at = [], 0
+    while at < len(chunk):
+        size, head = chunk[at + 1] & 0x7F, 2
+        if size == 126:
+            size, head = int.from_bytes(chunk[at + 2 : at + 4], "big"), 4
+        out.append(orjson.loads(chunk[at + head : at + head + size])["stream"].encode())
+        at += head + size
+    return out
+
+
+def test_klines_and_tickers_leave_in_phases_not_in_one_burst() -> None:
+    """40 markets: 320 kline and 40 ticker streams; no batch carries more than a few phases' worth."""
+    per_batch = [
+        sum(1 for n in names if "@kline_" in n or n.endswith("@ticker")) for _, names in streams_per_batch(8)
+    ]
+    assert sum(per_batch) > 360  # every stream went out, most of them several times
+    assert max(per_batch) <= 360 / PHASES * 2.5, max(per_batch)  # not all at once
+
+
+def test_each_periodic_stream_keeps_its_period() -> None:
+    seen: dict[str, list[int]] = defaultdict(list)
+    for at, names in streams_per_batch(seconds=10):
+        for name in names:
+            if "@kline_" in name or name.endswith("@ticker"):
+                seen[name].append(at)
+    assert len(seen) > 100
+    for name, times in seen.items():
+        period = KLINE_MS if "@kline_" in name else TICKER_MS
+        # a stream goes out at most once per period, on its phase (a candle that did not change
+        # since its last push skips a round, hence multiples)
+        for gap in (b - a for a, b in itertools.pairwise(times)):
+            assert gap >= period - 10 and min(gap % period, period - gap % period) <= 10, (name, times)
