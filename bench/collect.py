@@ -49,7 +49,7 @@ import psutil
 import redis
 import yaml
 
-from bench.sim import free_port
+from bench.sim import free_port, start_venue
 from core.store.keys import KeySchema
 from tests.support.redis_server import RedisServer
 
@@ -147,11 +147,9 @@ def venue_state(port: int) -> dict[str, Any]:
     return state
 
 
-def start_venue(port: int, symbols: int, firehose: bool, rate: float) -> subprocess.Popen[bytes]:
-    command = [PYTHON, "-m", "quotewire.cli", "sim", "--venue", "binance", "--port", str(port),
-               "--symbols", str(symbols), "--fault", "weight_limit=100000000"]  # fmt: skip
-    command += ["--firehose"] if firehose else ["--rate", str(rate)]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL)
+def start_binance_venue(port: int, symbols: int, firehose: bool, rate: float) -> subprocess.Popen[bytes]:
+    mode = ["--firehose"] if firehose else ["--rate", str(rate)]
+    return start_venue(port, symbols, "--fault", "weight_limit=100000000", *mode)
 
 
 def write_config(directory: Path, redis_url: str, venue_port: int, symbols: int) -> Path:
@@ -182,7 +180,7 @@ def start_collector(config: Path, profile: str | None) -> subprocess.Popen[bytes
         command += ["-m", "quotewire.cli"]
     command += ["collect", "--config", str(config)]
     env = {k: v for k, v in os.environ.items() if k != "QUOTEWIRE_REDIS_URL"}  # the config's URL wins
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def rest_calls(url: str) -> int:
@@ -241,7 +239,7 @@ def run_phase(
 ) -> None:
     redis.Redis.from_url(server.url(2)).flushall()
     port = free_port()
-    venue = start_venue(port, args.symbols, firehose, args.rate)
+    venue = start_binance_venue(port, args.symbols, firehose, args.rate)
     collector: subprocess.Popen[bytes] | None = None
     tap = EventsTap(server.url(2))
     try:

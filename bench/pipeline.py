@@ -47,6 +47,7 @@ from core.store.writer import _Batch
 from exchanges.binance.book import LocalBook
 from exchanges.binance.parsers import BinanceParser
 from exchanges.binance.sim import codec
+from exchanges.binance.sim.capture import CaptureTransport
 from exchanges.binance.sim.faults import Faults
 from exchanges.binance.sim.streams import Connection, Hub, parse_stream
 from exchanges.binance.streams import Outbox, StreamSession, StreamStats, plan_streams
@@ -56,37 +57,6 @@ INSTANCE = "binance-bench"
 START_MS = 1_700_000_000_000
 STEP_MS = 10
 FLUSH_MS = 20
-
-
-class _Capture:
-    """A transport that keeps what the hub writes."""
-
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.chunks.append(data)
-
-    def is_closing(self) -> bool:
-        return False
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-
-def _payloads(stream: bytes) -> list[bytes]:
-    """The payloads of a run of unmasked websocket frames."""
-    out: list[bytes] = []
-    view, at = memoryview(stream), 0
-    while at < len(stream):
-        size, head = stream[at + 1] & 0x7F, 2
-        if size == 126:
-            size, head = int.from_bytes(stream[at + 2 : at + 4], "big"), 4
-        elif size == 127:
-            size, head = int.from_bytes(stream[at + 2 : at + 10], "big"), 10
-        out.append(bytes(view[at + head : at + head + size]))
-        at += head + size
-    return out
 
 
 class Recording:
@@ -105,7 +75,7 @@ class Recording:
         self.plan = plan_streams(subs, native)
         hub = Hub(engine)
         engine.add_listener(hub)
-        capture = _Capture()
+        capture = CaptureTransport()
         conn = Connection(capture, True, Faults())  # type: ignore[arg-type]
         hub.add(conn)
         hub.subscribe(conn, [s for s in map(parse_stream, self.plan.streams) if s is not None])
@@ -115,8 +85,7 @@ class Recording:
         while now < START_MS + seconds * 1000:
             engine.step(per_step, now)
             hub.flush(now)
-            self.frames += [(now, p) for chunk in capture.chunks for p in _payloads(chunk)]
-            capture.chunks.clear()
+            self.frames += [(now, p) for p in capture.take_payloads()]
             now += STEP_MS
         self.mix = Counter(_kind(p) for _, p in self.frames)
 

@@ -108,28 +108,21 @@ async def count_frames(port: int, streams: list[str], duration: float) -> tuple[
     return frames, received, time.monotonic() - started
 
 
+def start_venue(port: int, symbols: int, *options: str) -> subprocess.Popen[bytes]:
+    """``quotewire sim --venue binance`` on ``port`` as a child process; ``options`` such as
+    ``--firehose`` or ``--rate N`` are passed on."""
+    command = [sys.executable, "-m", "quotewire.cli", "sim", "--venue", "binance"]
+    command += ["--port", str(port), "--symbols", str(symbols), *options]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds to measure (after 1 s warm-up)")
     parser.add_argument("--symbols", type=int, default=50)
     args = parser.parse_args()
     port = free_port()
-    venue = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
-        [
-            sys.executable,
-            "-m",
-            "quotewire.cli",
-            "sim",
-            "--venue",
-            "binance",
-            "--firehose",
-            "--port",
-            str(port),
-            "--symbols",
-            str(args.symbols),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    venue = start_venue(port, args.symbols, "--firehose")
     try:
         await wait_listening(port)
         process = psutil.Process(venue.pid)

@@ -38,7 +38,7 @@ from typing import Any
 import aiohttp
 from websockets.asyncio.client import connect
 
-from bench.sim import free_port, wait_listening
+from bench.sim import free_port, start_venue, wait_listening
 from core.clock import SYSTEM_CLOCK
 from core.models import Channel
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
@@ -183,22 +183,7 @@ async def main() -> int:
     names = [m.lower() for m in MarketEngine(seed=1, symbols=args.symbols).markets]
     streams = [f"{n}@{kind}" for n in names for kind in KINDS]
     port = free_port()
-    venue = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
-        [
-            sys.executable,
-            "-m",
-            "quotewire.cli",
-            "sim",
-            "--venue",
-            "binance",
-            "--firehose",
-            "--port",
-            str(port),
-            "--symbols",
-            str(args.symbols),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    venue = start_venue(port, args.symbols, "--firehose")
     if args.pin is not None:
         os.sched_setaffinity(venue.pid, {args.pin})
         os.sched_setaffinity(0, {args.pin})

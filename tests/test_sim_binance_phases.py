@@ -9,6 +9,7 @@ import orjson
 
 from core.intervals import ALL_INTERVALS
 from core.sim import MarketEngine
+from exchanges.binance.sim.capture import CaptureTransport
 from exchanges.binance.sim.faults import Faults
 from exchanges.binance.sim.streams import PHASES, Connection, Hub, parse_stream
 
@@ -16,28 +17,12 @@ START_MS = 1_700_000_000_000
 KLINE_MS, TICKER_MS = 2000, 1000
 
 
-class Capture:
-    """A transport that keeps what the hub writes."""
-
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.chunks.append(data)
-
-    def is_closing(self) -> bool:
-        return False
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-
 def streams_per_batch(seconds: float) -> list[tuple[int, list[str]]]:
     """Run 40 markets with every kline and ticker stream subscribed; the stream names of each batch."""
     engine = MarketEngine(seed=3, symbols=40, start_ms=START_MS, rate=2000)
     hub = Hub(engine, kline_ms=KLINE_MS, ticker_ms=TICKER_MS)
     engine.add_listener(hub)
-    capture = Capture()
+    capture = CaptureTransport()
     conn = Connection(capture, True, Faults())  # type: ignore[arg-type]
     hub.add(conn)
     lower = [m.spec.symbol.lower() for m in engine.markets.values()]
@@ -47,24 +32,10 @@ def streams_per_batch(seconds: float) -> list[tuple[int, list[str]]]:
     now = START_MS
     while now < START_MS + seconds * 1000:
         engine.step(20, now)
-        names_out: list[str] = []
-        for chunk in capture.chunks:
-            names_out += [m.decode() for m in _streams(chunk)]
-        capture.chunks.clear()
+        names_out = [orjson.loads(p)["stream"] for p in capture.take_payloads()]
         batches.append((now, names_out))
         now += 10
     return batches
-
-
-def _streams(chunk: bytes) -> list[bytes]:
-    out, at = [], 0
-    while at < len(chunk):
-        size, head = chunk[at + 1] & 0x7F, 2
-        if size == 126:
-            size, head = int.from_bytes(chunk[at + 2 : at + 4], "big"), 4
-        out.append(orjson.loads(chunk[at + head : at + head + size])["stream"].encode())
-        at += head + size
-    return out
 
 
 def test_klines_and_tickers_leave_in_phases_not_in_one_burst() -> None:
