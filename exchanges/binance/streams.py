@@ -65,6 +65,9 @@ MESSAGE_INTERVAL_S = 0.25
 MAX_BATCH = 2_000
 YIELD_EVERY = 64
 """Frames read before the connection task yields to the event loop."""
+SNAPSHOT_CONCURRENCY = 8
+"""Depth snapshots in flight at once per session: at start-up every book wants one, and a thousand
+requests at once would sit in the HTTP pool past their timeout (and hammer the venue)."""
 SNAPSHOT_RETRY_MIN = 0.5
 """Seconds before a failed depth snapshot is tried again (doubling up to SNAPSHOT_RETRY_MAX)."""
 SNAPSHOT_RETRY_MAX = 30.0
@@ -170,6 +173,7 @@ class StreamSession:
         clock: Clock,
         stats: StreamStats,
         max_streams_per_connection: int = MAX_STREAMS_PER_CONNECTION,
+        snapshot_concurrency: int = SNAPSHOT_CONCURRENCY,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.parser = parser
@@ -182,6 +186,7 @@ class StreamSession:
         self._books: dict[str, LocalBook] = {}
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
         self._snapshots_paused_until = 0.0  # monotonic; set by a 429/418 on a snapshot
+        self._snapshot_slots = asyncio.Semaphore(snapshot_concurrency)
         self._wanted: Mapping[str, frozenset[Channel]] = {}
 
     async def run(self, plan: Plan) -> AsyncIterator[list[Record]]:
@@ -375,7 +380,8 @@ class StreamSession:
             if wait > 0:
                 await self.clock.sleep(wait)
             try:
-                snapshot = await self.fetch_snapshot(symbol)
+                async with self._snapshot_slots:
+                    snapshot = await self.fetch_snapshot(symbol)
             except asyncio.CancelledError:
                 raise
             except (TransientError, BadResponseError) as exc:

@@ -124,3 +124,31 @@ async def test_every_stream_event_type(parser: BinanceParser, binance_fixture: L
         Channel.PRICE,
         Channel.KLINE,
     ]
+
+
+async def test_snapshots_go_a_few_at_a_time(parser: BinanceParser, binance_fixture: Load) -> None:
+    """At start-up every book wants a snapshot: they go out at most ``snapshot_concurrency`` at once."""
+    frame = binance_fixture("ws_depthUpdate_NKNUSDT_sequence_combined")[0]
+    snapshot = parser.depth_snapshot(binance_fixture("rest_depth_NKNUSDT_limit1000"), NKN)
+    natives = {"NKNUSDT": NKN, "BNBUSDT": BNB, "BNBBTC": "BNB/BTC"}
+    in_flight, peak, fetched = 0, 0, []
+
+    async def slow_fetch(symbol: str) -> DepthSnapshot:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+        fetched.append(symbol)
+        return snapshot
+
+    session = StreamSession(
+        base_url="ws://127.0.0.1:9", parser=parser, fetch_snapshot=slow_fetch, depth_levels=5,
+        clock=SYSTEM_CLOCK, stats=StreamStats(), snapshot_concurrency=2,
+    )  # fmt: skip
+    session._wanted = {s: frozenset(Channel) for s in natives.values()}
+    for native in natives:
+        session._on_frame(orjson.dumps(renamed(frame, native)), 1)
+    await asyncio.wait_for(asyncio.gather(*session._snapshot_tasks.values()), 5)
+    assert sorted(fetched) == sorted(natives.values())
+    assert peak == 2
