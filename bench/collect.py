@@ -25,6 +25,7 @@ start-up K-line backfill (a REST catch-up of every series) is over (warm-up).
 
     .venv/bin/python -m bench.collect [--symbols 1000] [--rate 10000] [--seconds 15]
     .venv/bin/python -m bench.collect --phase firehose --profile /tmp/collect.prof   # cProfile the collector
+    .venv/bin/python -m bench.collect --no-arbitrage   # the collector without the arbitrage observer
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ def start_binance_venue(port: int, symbols: int, firehose: bool, rate: float) ->
     return start_venue(port, symbols, "--fault", "weight_limit=100000000", *mode)
 
 
-def write_config(directory: Path, redis_url: str, venue_port: int, symbols: int) -> Path:
+def write_config(directory: Path, redis_url: str, venue_port: int, symbols: int, arbitrage: bool) -> Path:
     root = f"127.0.0.1:{venue_port}"
     config = {
         "version": 1,
@@ -163,6 +164,7 @@ def write_config(directory: Path, redis_url: str, venue_port: int, symbols: int)
                 "plugin": "binance", "simulated": True, "symbols": {"status": "trading", "limit": symbols},
                 "channels": CHANNELS, "intervals": INTERVALS, "depth_levels": 20, "transport": "auto",
                 "kline_history": 0, "urls": {"rest": f"http://{root}", "websocket": f"ws://{root}"},
+                "options": {"arbitrage": {"enabled": arbitrage}},
             }
         },
     }  # fmt: skip
@@ -246,7 +248,7 @@ def run_phase(
         venue_state(port)
         with tempfile.TemporaryDirectory(prefix="qw-bench-") as directory:
             collector = start_collector(
-                write_config(Path(directory), server.url(2), port, args.symbols), profile
+                write_config(Path(directory), server.url(2), port, args.symbols, args.arbitrage), profile
             )
             process = psutil.Process(collector.pid)
             watch = LogWatch(collector)
@@ -288,7 +290,11 @@ def run_phase(
     event = sorted(window.event_lat)
     receive = sorted(window.receive_lat)
     mode = "firehose" if firehose else f"paced at {args.rate:,.0f} market events/s"
-    print(f"\n== {name}: {args.symbols} symbols, every channel, {len(INTERVALS)} intervals, {mode}")
+    observer = "with" if args.arbitrage else "without"
+    print(
+        f"\n== {name}: {args.symbols} symbols, every channel, {len(INTERVALS)} intervals, {mode}, "
+        f"{observer} the arbitrage observer"
+    )
     settled = "start-up backfill done" if rest_settled else "start-up backfill NOT done (raise --warmup)"
     print(
         f"  warm-up {warm:.1f} s, {coverage:.0%} of {expected:,} symbol streams seen, {settled}; "
@@ -314,6 +320,12 @@ def main() -> int:
     )
     parser.add_argument("--coverage", type=float, default=0.9, help="share of streams seen to end warm-up")
     parser.add_argument("--phase", choices=["both", "paced", "firehose"], default="both")
+    parser.add_argument(
+        "--arbitrage",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the arbitrage observer in the collector, as quotewire up does (default: yes)",
+    )
     parser.add_argument("--profile", help="run the collector under cProfile, writing this file")
     args = parser.parse_args()
     server = RedisServer()
