@@ -110,3 +110,20 @@ def test_collect_tunes_the_garbage_collector_for_throughput() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_long_garbage_collections_are_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A collection that holds the streams for longer than the threshold says so in the log."""
+    import gc
+
+    from quotewire.commands import collect
+
+    monkeypatch.setattr(collect, "GC_PAUSE_WARNING_S", 0.0)
+    gc.callbacks.append(collect._log_long_collections)
+    try:
+        gc.collect()
+    finally:
+        gc.callbacks.remove(collect._log_long_collections)
+    assert any("gc: generation 2 collection took" in r.getMessage() for r in caplog.records)

@@ -62,8 +62,9 @@ URL_STREAMS = 100
 STREAMS_PER_MESSAGE = 200
 MESSAGE_INTERVAL_S = 0.25
 """Pause between control messages: Binance allows 5 incoming messages per second."""
-MAX_BATCH = 2_000
-YIELD_EVERY = 64
+MAX_BATCH = 256
+"""Records handed to the consumer at once; the session yields to the event loop between slices."""
+YIELD_EVERY = 16
 """Frames read before the connection task yields to the event loop."""
 SNAPSHOT_CONCURRENCY = 8
 """Depth snapshots in flight at once per session: at start-up every book wants one, and a thousand
@@ -205,6 +206,8 @@ class StreamSession:
                 await outbox.wait()
                 records = outbox.take()
                 for start in range(0, len(records), MAX_BATCH):
+                    if start:
+                        await asyncio.sleep(0)  # let the store's flush and the readers run between slices
                     yield records[start : start + MAX_BATCH] if len(records) > MAX_BATCH else records
                 if outbox.error is not None:
                     raise outbox.error
