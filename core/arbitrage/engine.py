@@ -36,6 +36,14 @@ from core.models import Market, OrderBook, Quote, Record, Ticker
 NO_RATE = -math.inf
 
 
+def ticker_top(ticker: Ticker) -> tuple[Level, Level] | None:
+    """The ``(bid, ask)`` levels of a ticker that carries both prices and both sizes, else ``None``."""
+    bid, bid_size, ask, ask_size = ticker.bid, ticker.bid_size, ticker.ask, ticker.ask_size
+    if bid is None or bid_size is None or ask is None or ask_size is None:
+        return None
+    return (bid, bid_size), (ask, ask_size)
+
+
 class _Group:
     """The cycles of one length through one edge: their ids and, per other leg, the edge indices."""
 
@@ -126,10 +134,8 @@ class ArbitrageEngine:
             self.update_top(record.symbol, bid_level, ask_level, self._time_of(record))
         elif isinstance(record, OrderBook):
             self.update_book(record.symbol, record.bids, record.asks, self._time_of(record))
-        elif isinstance(record, Ticker):
-            bid, bid_size, ask, ask_size = record.bid, record.bid_size, record.ask, record.ask_size
-            if bid is not None and bid_size is not None and ask is not None and ask_size is not None:
-                self.update_top(record.symbol, (bid, bid_size), (ask, ask_size), self._time_of(record))
+        elif isinstance(record, Ticker) and (top := ticker_top(record)) is not None:
+            self.update_top(record.symbol, *top, self._time_of(record))
 
     def _time_of(self, record: Record) -> int:
         if self.settings.use_event_time and record.event_time is not None:

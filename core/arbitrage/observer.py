@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.arbitrage.engine import ArbitrageEngine
+from core.arbitrage.engine import ArbitrageEngine, ticker_top
 from core.arbitrage.settings import ArbitrageSettings
 from core.arbitrage.sink import MemorySink, OpportunitySink
 from core.clock import SYSTEM_CLOCK, Clock
-from core.models import Market, Record
+from core.models import Market, OrderBook, Quote, Record, Ticker
 
 
 class ArbitrageObserver:
@@ -40,9 +40,26 @@ class ArbitrageObserver:
         self._flush()
 
     def on_records(self, records: Sequence[Record]) -> None:
-        """Feed a batch of records, then publish what changed."""
-        apply = self.engine.apply
+        """Feed a batch of records, then publish what changed.
+
+        Only each market's state at the end of the batch is evaluated: its last book, then the last
+        top-of-book update that came after it (a quote replaces an earlier quote entirely, a book
+        replaces everything). The opportunities after the batch are the same as with every record
+        applied in turn; a cycle that would open and close again inside one batch (a few ms of
+        market data) is not reported.
+        """
+        books: dict[str, Record] = {}
+        tops: dict[str, Record] = {}
         for record in records:
+            if isinstance(record, Quote) or (isinstance(record, Ticker) and ticker_top(record) is not None):
+                tops[record.symbol] = record
+            elif isinstance(record, OrderBook):
+                books[record.symbol] = record
+                tops.pop(record.symbol, None)
+        apply = self.engine.apply
+        for record in books.values():
+            apply(record)
+        for record in tops.values():
             apply(record)
         now = self._clock.monotonic()
         if now >= self._next_stale_check:

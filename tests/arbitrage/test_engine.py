@@ -167,6 +167,35 @@ def test_halted_markets_are_not_in_the_graph() -> None:
     assert built.cycles == []
 
 
+def test_observer_evaluates_each_market_as_the_batch_leaves_it() -> None:
+    """A mispricing undone later in the same batch is never reported; a quote after a book in the
+    batch sits on top of that book; one before it is replaced by it."""
+    sink = MemorySink()
+    observer = ArbitrageObserver(INSTANCE, ArbitrageSettings(taker_fee=FEE), sink=sink,
+                                 clock=FixedClock(1_000_000))
+    observer.on_markets([market("BTC/USDT"), market("ETH/BTC"), market("ETH/USDT")])
+    observer.on_records([
+        quote("BTC/USDT", "99.9", "5", "100", "1"),
+        quote("ETH/BTC", "0.0999", "500", "0.1", "100"),
+        quote("ETH/USDT", "11", "100", "11.01", "500"),  # pays 10 %...
+        quote("ETH/USDT", "9.9", "100", "10.1", "500"),  # ...until this, in the same batch
+    ])
+    assert sink.opportunities(INSTANCE) == [] and not sink.events
+    observer.on_records([
+        quote("ETH/USDT", "11", "100", "11.01", "500"),  # replaced by the book that follows
+        book("ETH/USDT", [("9.9", "100")], [("10.1", "500")]),
+        quote("BTC/USDT", "99.9", "5", "100", "1"),
+    ])
+    assert sink.opportunities(INSTANCE) == []
+    observer.on_records([
+        book("ETH/USDT", [("9.9", "100")], [("10.1", "500")]),
+        quote("ETH/USDT", "11", "2", "11.01", "500"),  # on top of the book: 2 ETH at 11, then 9.9
+    ])
+    found = sink.opportunities(INSTANCE)
+    assert [o.id for o in found] == [FORWARD]
+    assert found[0].legs[2].price == Decimal(11) and found[0].legs[2].amount <= 2
+
+
 def test_observer_publishes_open_update_and_close() -> None:
     sink = MemorySink()
     observer = ArbitrageObserver(INSTANCE, ArbitrageSettings(taker_fee=FEE), sink=sink,
