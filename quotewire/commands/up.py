@@ -1,14 +1,16 @@
 """``quotewire up``: the whole system on this machine.
 
 With no arguments it runs the offline demo: the simulated Binance and HTX venues, a collector whose
-instances (``binance-sim``, ``huobi-sim``) point at them, and the API on 127.0.0.1:8000. A private
-redis-server is started when none answers at the configured URL. ``--config FILE`` runs what the
+instances (``binance-sim``, ``huobi-sim``) point at them, and the API on 127.0.0.1:8000, storing into
+``$QUOTEWIRE_REDIS_URL`` or 127.0.0.1:6379 db 2. A private redis-server is started when none answers
+at that URL. ``--config FILE`` runs what the
 file says instead. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -110,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             redis_url = ensure_redis(config.redis_url, supervisor)
             venues: dict[str, dict[str, str]] = {}
         else:
-            redis_url = ensure_redis(DEFAULT_REDIS_URL, supervisor)
+            redis_url = ensure_redis(os.environ.get("QUOTEWIRE_REDIS_URL") or DEFAULT_REDIS_URL, supervisor)
             venues = start_venues(host, supervisor, args)
             config = demo_config(venues, redis_url, args.host, args.port)
             config_path = run_dir / "demo.yaml"
