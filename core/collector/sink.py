@@ -73,7 +73,7 @@ class RecordSink:
         """Write ``records``; return how many were new. ``live`` marks stream data (gap-checked)."""
         kept: list[Record] = []
         keep = kept.append
-        recent_trades, cursor = self._trades, self.kline_cursor
+        recent_trades = self._trades
         for record in records:
             if isinstance(record, Trade):
                 seen = recent_trades.get(record.symbol)
@@ -82,9 +82,7 @@ class RecordSink:
                 if not seen.add(record.id):
                     continue
             elif isinstance(record, Kline):
-                newest = cursor.get((record.symbol, record.interval))
-                if newest is None or record.open_time > newest:
-                    self._advance_cursor(record, live)
+                self._advance_cursor(record, live)
             keep(record)
         if not kept:
             return 0

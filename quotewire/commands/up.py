@@ -10,7 +10,6 @@ file says instead. Ctrl-C stops everything.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from urllib.parse import urlsplit
 import redis
 import yaml
 
-from core.config import DEFAULT_REDIS_URL, AppConfig, load_config, parse_config
+from core.config import AppConfig, load_config, parse_config
 from core.errors import QuotewireError
 from core.plugins import PluginHost
 from quotewire.supervisor import Child, Supervisor, free_port, port_open
@@ -112,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             redis_url = ensure_redis(config.redis_url, supervisor)
             venues: dict[str, dict[str, str]] = {}
         else:
-            redis_url = ensure_redis(os.environ.get("QUOTEWIRE_REDIS_URL") or DEFAULT_REDIS_URL, supervisor)
+            redis_url = ensure_redis(AppConfig().redis_url, supervisor)  # QUOTEWIRE_REDIS_URL or the default
             venues = start_venues(host, supervisor, args)
             config = demo_config(venues, redis_url, args.host, args.port)
             config_path = run_dir / "demo.yaml"

@@ -167,13 +167,19 @@ def test_halted_markets_are_not_in_the_graph() -> None:
     assert built.cycles == []
 
 
-def test_observer_evaluates_each_market_as_the_batch_leaves_it() -> None:
-    """A mispricing undone later in the same batch is never reported; a quote after a book in the
-    batch sits on top of that book; one before it is replaced by it."""
+def triangle_observer() -> tuple[ArbitrageObserver, MemorySink]:
+    """An observer of the BTC/USDT, ETH/BTC, ETH/USDT triangle, publishing to a memory sink."""
     sink = MemorySink()
     observer = ArbitrageObserver(INSTANCE, ArbitrageSettings(taker_fee=FEE), sink=sink,
                                  clock=FixedClock(1_000_000))
     observer.on_markets([market("BTC/USDT"), market("ETH/BTC"), market("ETH/USDT")])
+    return observer, sink
+
+
+def test_observer_evaluates_each_market_as_the_batch_leaves_it() -> None:
+    """A mispricing undone later in the same batch is never reported; a quote after a book in the
+    batch sits on top of that book; one before it is replaced by it."""
+    observer, sink = triangle_observer()
     observer.on_records([
         quote("BTC/USDT", "99.9", "5", "100", "1"),
         quote("ETH/BTC", "0.0999", "500", "0.1", "100"),
@@ -197,10 +203,7 @@ def test_observer_evaluates_each_market_as_the_batch_leaves_it() -> None:
 
 
 def test_observer_publishes_open_update_and_close() -> None:
-    sink = MemorySink()
-    observer = ArbitrageObserver(INSTANCE, ArbitrageSettings(taker_fee=FEE), sink=sink,
-                                 clock=FixedClock(1_000_000))
-    observer.on_markets([market("BTC/USDT"), market("ETH/BTC"), market("ETH/USDT")])
+    observer, sink = triangle_observer()
     observer.on_records([
         quote("BTC/USDT", "99.9", "5", "100", "1"),
         quote("ETH/BTC", "0.0999", "500", "0.1", "100"),
