@@ -26,18 +26,34 @@ MAX_BUFFERED = 2_000
 
 
 class LocalBook:
-    """The book state of one symbol and its synchronisation with the diff stream."""
+    """The book state of one symbol and its synchronisation with the diff stream.
+
+    Each side keeps its levels as the ``(price, amount)`` tuples the parser made, by price, plus the
+    ascending list of prices. :meth:`top` is cached: a diff whose changes all lie below the cached
+    top levels leaves it as it was, so the same lists are handed out again.
+    """
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
-        self.bids: dict[Decimal, Decimal] = {}
-        self.asks: dict[Decimal, Decimal] = {}
-        self._bid_prices: list[Decimal] = []  # ascending, kept in step with ``bids``
-        self._ask_prices: list[Decimal] = []  # ascending, kept in step with ``asks``
+        self._bids: dict[Decimal, BookLevel] = {}
+        self._asks: dict[Decimal, BookLevel] = {}
+        self._bid_prices: list[Decimal] = []  # ascending, kept in step with ``_bids``
+        self._ask_prices: list[Decimal] = []  # ascending, kept in step with ``_asks``
         self.last_update_id: int | None = None
         self.event_time: int | None = None
         self._bridged = False
         self._buffer: list[DepthDiff] = []
+        self._top: tuple[int, list[BookLevel], list[BookLevel]] | None = None  # levels, bids, asks
+
+    @property
+    def bids(self) -> dict[Decimal, Decimal]:
+        """Bid amounts by price (a copy)."""
+        return dict(self._bids.values())
+
+    @property
+    def asks(self) -> dict[Decimal, Decimal]:
+        """Ask amounts by price (a copy)."""
+        return dict(self._asks.values())
 
     @property
     def synced(self) -> bool:
@@ -51,8 +67,9 @@ class LocalBook:
 
     def reset(self) -> None:
         """Forget the state (after a gap): buffer diffs again until the next snapshot."""
-        self.bids.clear()
-        self.asks.clear()
+        self._bids.clear()
+        self._asks.clear()
+        self._top = None
         self._bid_prices.clear()
         self._ask_prices.clear()
         self.last_update_id = None
@@ -84,10 +101,11 @@ class LocalBook:
         snapshot is older than the first event kept); the book is then reset and waits again.
         """
         pending, self._buffer = self._buffer, []
-        self.bids = {p: a for p, a in snapshot.bids if a}
-        self.asks = {p: a for p, a in snapshot.asks if a}
-        self._bid_prices = sorted(self.bids)
-        self._ask_prices = sorted(self.asks)
+        self._bids = {level[0]: level for level in snapshot.bids if level[1]}
+        self._asks = {level[0]: level for level in snapshot.asks if level[1]}
+        self._bid_prices = sorted(self._bids)
+        self._ask_prices = sorted(self._asks)
+        self._top = None
         self.last_update_id = snapshot.last_update_id
         self._bridged = False
         try:
@@ -107,27 +125,54 @@ class LocalBook:
             raise SequenceGapError(
                 f"binance: {self.symbol}: depth update {diff.first_id}..{diff.last_id} does not follow {last}"
             )
-        _update(self.bids, self._bid_prices, diff.bids)
-        _update(self.asks, self._ask_prices, diff.asks)
+        top = self._top
+        if top is not None and (
+            _reaches(diff.bids, top[1], top[0], bids=True) or _reaches(diff.asks, top[2], top[0], bids=False)
+        ):
+            self._top = None
+        _update(self._bids, self._bid_prices, diff.bids)
+        _update(self._asks, self._ask_prices, diff.asks)
         self.last_update_id = diff.last_id
         self.event_time = diff.event_time
         self._bridged = True
         return True
 
     def top(self, levels: int) -> tuple[list[BookLevel], list[BookLevel]]:
-        """The best ``levels`` bids (descending) and asks (ascending)."""
-        bids, asks = self.bids, self.asks
+        """The best ``levels`` bids (descending) and asks (ascending). Do not modify the lists."""
+        top = self._top
+        if top is not None and top[0] == levels:
+            return top[1], top[2]
+        bids, asks = self._bids, self._asks
         bid_prices = self._bid_prices[: -levels - 1 : -1] if levels > 0 else []
-        return [(p, bids[p]) for p in bid_prices], [(p, asks[p]) for p in self._ask_prices[:levels]]
+        best_bids = [bids[p] for p in bid_prices]
+        best_asks = [asks[p] for p in self._ask_prices[:levels]] if levels > 0 else []
+        self._top = (levels, best_bids, best_asks)
+        return best_bids, best_asks
 
 
-def _update(side: dict[Decimal, Decimal], prices: list[Decimal], changes: Iterable[BookLevel]) -> None:
-    """Apply changed levels to one side: its amounts by price and its ascending price list."""
-    for price, amount in changes:
-        if amount:
+def _reaches(changes: list[BookLevel], top: list[BookLevel], levels: int, *, bids: bool) -> bool:
+    """True when a change may alter ``top``, the cached best ``levels`` levels of its side.
+
+    A change strictly behind the worst cached level cannot: the cached levels are exactly those at
+    or in front of it. While the side has fewer levels than asked, every change can.
+    """
+    if not changes:
+        return False
+    if len(top) < levels or not top:
+        return True
+    if bids:
+        return max(changes)[0] >= top[-1][0]
+    return min(changes)[0] <= top[-1][0]
+
+
+def _update(side: dict[Decimal, BookLevel], prices: list[Decimal], changes: Iterable[BookLevel]) -> None:
+    """Apply changed levels to one side: its levels by price and its ascending price list."""
+    for level in changes:
+        price = level[0]
+        if level[1]:
             if price not in side:
                 insort(prices, price)
-            side[price] = amount
+            side[price] = level
         elif price in side:
             del side[price]
             del prices[bisect_left(prices, price)]

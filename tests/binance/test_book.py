@@ -119,13 +119,14 @@ _CHANGES = st.lists(st.tuples(_PRICES, _AMOUNTS), max_size=6)
 def test_top_matches_a_full_sort_after_any_diffs(
     steps: list[tuple[list[tuple[str, str]], list[tuple[str, str]]]], levels: int
 ) -> None:
-    """The incrementally kept price order gives what sorting the whole book would give."""
+    """The incrementally kept price order, and the cached top, give what sorting the whole book would
+    give, after every diff (including diffs that only touch levels behind the top)."""
     book = LocalBook("X/Y")
     book.on_snapshot(DepthSnapshot(1, [(Decimal("1"), Decimal("1"))], [(Decimal("3"), Decimal("1"))]))
     for n, (bid_changes, ask_changes) in enumerate(steps):
         bids = [(Decimal(p), Decimal(a)) for p, a in bid_changes]
         asks = [(Decimal(p), Decimal(a)) for p, a in ask_changes]
         book.on_diff(DepthDiff("X/Y", n + 2, n + 2, None, bids, asks))
-    expected_bids = sorted(book.bids.items(), reverse=True)[:levels]
-    expected_asks = sorted(book.asks.items())[:levels]
-    assert book.top(levels) == (expected_bids, expected_asks)
+        expected_bids = sorted(book.bids.items(), reverse=True)[:levels]
+        expected_asks = sorted(book.asks.items())[:levels]
+        assert book.top(levels) == (expected_bids, expected_asks)
