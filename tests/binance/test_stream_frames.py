@@ -8,12 +8,14 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.clock import SYSTEM_CLOCK
 from core.errors import TransientError
 from core.models import Channel, OrderBook, Quote, Record
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
-from exchanges.binance.streams import StreamSession, StreamStats, plan_streams
+from exchanges.binance.streams import StreamSession, StreamStats, plan_streams, shard_streams
 
 Load = Callable[[str], Any]
 NKN = "NKN/USDT"
@@ -67,6 +69,32 @@ def test_plan_streams_dedupes_trade_streams() -> None:
     plan = plan_streams(subs, {NKN: "NKNUSDT"})
     assert plan.streams == ["nknusdt@trade", "nknusdt@kline_1h", "nknusdt@depth@100ms"]
     assert plan.wanted[NKN] == {Channel.TRADES, Channel.PRICE, Channel.KLINE, Channel.DEPTH}
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=13), min_size=1, max_size=60),
+    st.integers(min_value=1, max_value=40),
+)
+def test_shards_respect_capacity_and_mix_symbols(streams_per_symbol: list[int], capacity: int) -> None:
+    streams = [f"s{n}@k{k}" for n, count in enumerate(streams_per_symbol) for k in range(count)]
+    shards = shard_streams(streams, capacity)
+    assert sorted(name for shard in shards for name in shard) == sorted(streams)
+    assert all(0 < len(shard) <= capacity for shard in shards)
+    if max(streams_per_symbol) <= capacity:  # a symbol's streams share one connection
+        homes = {name.split("@")[0]: n for n, shard in enumerate(shards) for name in shard}
+        assert all(homes[name.split("@")[0]] == n for n, shard in enumerate(shards) for name in shard)
+
+
+def test_busy_symbols_are_dealt_over_every_connection() -> None:
+    """Symbols come most active first (the venue's order, or by volume): the first ones must not all
+    land on the first connection."""
+    kinds = ("trade", "bookTicker", "depth@100ms", "ticker")
+    streams = [f"s{n}@{kind}" for n in range(1000) for kind in kinds]
+    shards = shard_streams(streams, 1024)
+    assert len(shards) == 4
+    busiest = {f"s{n}" for n in range(100)}
+    per_shard = [len({name.split("@")[0] for name in shard} & busiest) for shard in shards]
+    assert per_shard == [25, 25, 25, 25]
 
 
 async def test_gap_resyncs_only_that_symbol(parser: BinanceParser, binance_fixture: Load) -> None:
