@@ -51,7 +51,7 @@ from exchanges.binance.sim.capture import CaptureTransport
 from exchanges.binance.sim.faults import Faults
 from exchanges.binance.sim.streams import Connection, Hub, parse_stream
 from exchanges.binance.streams import Outbox, StreamSession, StreamStats, plan_streams
-from quotewire.commands.collect import tune_gc
+from quotewire import gc_policy
 
 INSTANCE = "binance-bench"
 START_MS = 1_700_000_000_000
@@ -65,8 +65,7 @@ class Recording:
     def __init__(self, symbols: int, rate: float, seconds: float) -> None:
         engine = MarketEngine(seed=1, symbols=symbols, start_ms=START_MS, rate=rate)
         self.markets = [
-            BinanceParser(INSTANCE).market(codec.symbol_info(m.spec), 0)
-            for m in engine.markets.values()
+            BinanceParser(INSTANCE).market(codec.symbol_info(m.spec), 0) for m in engine.markets.values()
         ]
         self.markets = [m for m in self.markets if m.status == "trading"]
         native = {m.symbol: m.native_id for m in self.markets}
@@ -184,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     recording = Recording(args.symbols, args.rate, args.seconds)
     if not args.default_gc:
-        tune_gc()  # as `quotewire collect` does
+        gc_policy.tune()  # as `quotewire collect` does
     frames = len(recording.frames)
     print(
         f"recorded {frames:,} frames ({frames / args.seconds:,.0f}/s of market time) for "

@@ -97,33 +97,3 @@ def test_import_legacy_rejects_garbage(tmp_path: Path) -> None:
     result = run_cli("import-legacy", str(legacy))
     assert result.returncode == 1
     assert "not valid JSON" in result.stderr
-
-
-def test_collect_tunes_the_garbage_collector_for_throughput() -> None:
-    """``quotewire collect`` freezes start-up objects and collects young objects less often."""
-    code = (
-        "import gc; from quotewire.commands.collect import GC_GEN0_THRESHOLD, tune_gc; tune_gc(); "
-        "assert gc.get_threshold()[0] == GC_GEN0_THRESHOLD > 700, gc.get_threshold(); "
-        "assert gc.get_freeze_count() > 1000, gc.get_freeze_count()"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-
-
-def test_long_garbage_collections_are_logged(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A collection that holds the streams for longer than the threshold says so in the log."""
-    import gc
-
-    from quotewire.commands import collect
-
-    monkeypatch.setattr(collect, "GC_PAUSE_WARNING_S", 0.0)
-    gc.callbacks.append(collect._log_long_collections)
-    try:
-        gc.collect()
-    finally:
-        gc.callbacks.remove(collect._log_long_collections)
-    assert any("gc: generation 2 collection took" in r.getMessage() for r in caplog.records)
