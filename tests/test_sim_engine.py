@@ -287,3 +287,57 @@ def test_units_render_exactly() -> None:
     assert from_text("43519.34") == 4_351_934_000_000
     with pytest.raises(ValueError, match="decimal places"):
         from_text("0.000000001")
+
+
+class _LateClock:
+    """A clock whose every sleep lasts ``late`` seconds longer than asked (a loaded machine)."""
+
+    def __init__(self, late: float) -> None:
+        self.late = late
+        self.t = 0.0
+
+    def now_ms(self) -> int:
+        return START + int(self.t * 1000)
+
+    def monotonic(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        import asyncio
+
+        self.t += seconds + self.late
+        await asyncio.sleep(0)
+
+
+def test_a_late_paced_loop_catches_up_in_small_steps_and_never_owes_more_than_a_second() -> None:
+    """Every step's events carry the time the step starts: a loop that fell behind must not pack
+    a second of events into one step (their frames would leave stamped that far back)."""
+    import asyncio
+
+    clock = _LateClock(late=0.5)
+    engine = MarketEngine(seed=1, start_ms=START, clock=clock)
+    sizes: list[int] = []
+    step = engine.step
+
+    def recording_step(count: int = 1, now_ms: int | None = None) -> None:
+        sizes.append(count)
+        step(count, now_ms)
+
+    engine.step = recording_step  # type: ignore[method-assign]
+
+    async def drive() -> None:
+        task = asyncio.create_task(engine.run(rate=1000, tick_s=0.01))
+        while len(sizes) < 20:  # noqa: ASYNC110 - polling the recorder
+            await asyncio.sleep(0)
+        clock.late = 0.0  # the machine recovers
+        while len(sizes) < 100:  # noqa: ASYNC110 - polling the recorder
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(drive())
+    assert max(sizes) == 40  # four ticks' worth at 1,000 events/s
+    # 20 ticks half a second late put it 10 s behind; only the last second is owed, so it is back
+    # to a tick's worth (10 events) within 34 ticks instead of catching up for hundreds
+    assert sizes[-10:] == [10] * 10

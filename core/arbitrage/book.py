@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from operator import itemgetter
 
 Level = tuple[Decimal, Decimal]
 
@@ -102,5 +103,17 @@ def from_levels(bids: Iterable[Level], asks: Iterable[Level], time: int) -> Book
 
 
 def clean_levels(levels: Iterable[Level]) -> list[Level]:
-    """Book levels with a positive price and amount (zero-amount levels are deletions)."""
+    """Book levels with a positive price and amount (zero-amount levels are deletions).
+
+    A list that is already clean (a local book's top levels always are) is returned as it is, after
+    two C-level passes, instead of being copied level by level. Neither list is ever modified.
+    """
+    if type(levels) is list and (
+        not levels or (min(map(_price, levels)) > 0 and min(map(_amount, levels)) > 0)
+    ):
+        return levels
     return [(p, a) for p, a in levels if p > 0 and a > 0]
+
+
+_price = itemgetter(0)
+_amount = itemgetter(1)

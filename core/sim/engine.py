@@ -559,16 +559,23 @@ class MarketEngine:
                     await throttle()
                 await asyncio.sleep(0)
         per_second = self.rate if rate is None else rate
+        # a step's events all carry the time it starts, and go out when it ends: a late loop catches
+        # up in steps of a few ticks' worth, so no frame leaves with a stale event time (one step of
+        # a second's worth took ~0.5 s under load and stamped its frames that far back)
+        most = max(1, int(per_second * tick_s * 4))
         clock = self.clock
         started = clock.monotonic()
         done = 0
         ticks = 0
         while True:
             ticks += 1
-            due = int((clock.monotonic() - started) * per_second) - done
+            target = int((clock.monotonic() - started) * per_second)
+            done = max(done, target - int(per_second))  # at most a second behind: the rest is skipped
+            due = target - done
             if due > 0:
-                self.step(min(due, max(batch, int(per_second))))
-                done += due
+                count = min(due, most)
+                self.step(count)
+                done += count
             else:
                 for listener in self._listeners:
                     listener.on_batch(clock.now_ms())

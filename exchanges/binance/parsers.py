@@ -47,8 +47,9 @@ class DepthSnapshot:
 class _shape:
     """Turn a parsing error inside the block into a :class:`BadResponseError` naming the symbol.
 
-    A class, not ``@contextmanager``: it is entered once per record on the websocket hot path, and a
-    generator-based context manager costs about a microsecond more each time.
+    For REST payloads. The websocket parsers, one call per frame, use ``try``/``except`` (free in
+    CPython 3.11 until something raises) with :func:`_malformed` instead: entering and leaving this
+    object cost ~0.6 µs per record.
     """
 
     __slots__ = ("symbol", "what")
@@ -65,11 +66,14 @@ class _shape:
     ) -> None:
         if exc is None or not isinstance(exc, _SHAPE_ERRORS):
             return
-        where = f"{self.symbol}: " if self.symbol else ""
-        detail = exc.errors(include_url=False)[0]["msg"] if isinstance(exc, ValidationError) else exc
-        raise BadResponseError(
-            f"binance: {where}malformed {self.what} ({type(exc).__name__}: {detail})"
-        ) from None
+        raise _malformed(self.what, self.symbol, exc) from None
+
+
+def _malformed(what: str, symbol: str, exc: BaseException) -> BadResponseError:
+    """The error for a payload of kind ``what`` (of ``symbol``, when known) that broke its shape."""
+    where = f"{symbol}: " if symbol else ""
+    detail = exc.errors(include_url=False)[0]["msg"] if isinstance(exc, ValidationError) else exc
+    return BadResponseError(f"binance: {where}malformed {what} ({type(exc).__name__}: {detail})")
 
 
 _SHAPE_ERRORS = (
@@ -290,7 +294,7 @@ class BinanceParser:
         "l": "0.0010", "v": "10000", "q": "18", "O": 0, "C": 86400000, "F": 0, "L": 18150,
         "n": 18151}``."""
         native = _symbol_of(e, "s")
-        with _shape("24hrTicker event", native):
+        try:
             return trusted(
                 Ticker,
                 instance=self.instance,
@@ -310,12 +314,14 @@ class BinanceParser:
                 ask=exact(e["a"]),
                 ask_size=exact(e["A"]),
             )
+        except _SHAPE_ERRORS as exc:
+            raise _malformed("24hrTicker event", native, exc) from None
 
     def ws_book_ticker(self, e: Mapping[str, Any], receive_time: int) -> Quote:
         """``<symbol>@bookTicker``: ``{"u": 499869768, "s": "NKNUSDT", "b": "0.35210000",
         "B": "672.00000000", "a": "0.35260000", "A": "3199.00000000"}`` (no event time on spot)."""
         native = _symbol_of(e, "s")
-        with _shape("bookTicker event", native):
+        try:
             event_time = e.get("E")
             return trusted(
                 Quote,
@@ -328,13 +334,15 @@ class BinanceParser:
                 ask=exact(e["a"]),
                 ask_size=exact(e["A"]),
             )
+        except _SHAPE_ERRORS as exc:
+            raise _malformed("bookTicker event", native, exc) from None
 
     def ws_trade(self, e: Mapping[str, Any], receive_time: int) -> Trade:
         """``<symbol>@trade``: ``{"e": "trade", "E": 1672515782136, "s": "BNBBTC", "t": 12345,
         "p": "0.001", "q": "100", "T": 1672515782136, "m": true, "M": true}``; ``aggTrade``
         events (``"a": 15683430`` instead of ``"t"``) parse the same way."""
         native = _symbol_of(e, "s")
-        with _shape("trade event", native):
+        try:
             return trusted(
                 Trade,
                 instance=self.instance,
@@ -346,11 +354,13 @@ class BinanceParser:
                 amount=exact(e["q"]),
                 side="sell" if _flag(e["m"]) else "buy",
             )
+        except _SHAPE_ERRORS as exc:
+            raise _malformed("trade event", native, exc) from None
 
     def ws_price(self, e: Mapping[str, Any], receive_time: int) -> Price:
         """The last price of a ``trade``/``aggTrade`` event."""
         native = _symbol_of(e, "s")
-        with _shape("trade event", native):
+        try:
             return trusted(
                 Price,
                 instance=self.instance,
@@ -359,6 +369,8 @@ class BinanceParser:
                 receive_time=receive_time,
                 price=exact(e["p"]),
             )
+        except _SHAPE_ERRORS as exc:
+            raise _malformed("trade event", native, exc) from None
 
     def ws_kline(self, e: Mapping[str, Any], receive_time: int) -> Kline:
         """``<symbol>@kline_<interval>``: ``{"e": "kline", "E": 1633998523963, "s": "NKNUSDT",
@@ -367,7 +379,7 @@ class BinanceParser:
         "v": "25877.00000000", "n": 30, "x": false, "q": "9116.04600000", "V": "58.00000000",
         "Q": "20.46240000", "B": "0"}}``; ``x`` is true on the final update of a candle."""
         native = _symbol_of(e, "s")
-        with _shape("kline event", native):
+        try:
             k = e["k"]
             return trusted(
                 Kline,
@@ -387,13 +399,15 @@ class BinanceParser:
                 trades=_int(k["n"]),
                 closed=_flag(k["x"]),
             )
+        except _SHAPE_ERRORS as exc:
+            raise _malformed("kline event", native, exc) from None
 
     def ws_depth(self, e: Mapping[str, Any]) -> DepthDiff:
         """``<symbol>@depth@100ms``: ``{"e": "depthUpdate", "E": 1633998512068, "s": "NKNUSDT",
         "U": 499869750, "u": 499869752, "b": [["0.35130000", "6195.00000000"], …], "a": []}``;
         an amount of ``"0.00000000"`` removes the level."""
         native = _symbol_of(e, "s")
-        with _shape("depthUpdate event", native):
+        try:
             return DepthDiff(
                 symbol=self.unified(native),
                 first_id=_int(e["U"]),
@@ -402,9 +416,14 @@ class BinanceParser:
                 bids=levels(e["b"]),
                 asks=levels(e["a"]),
             )
+        except _SHAPE_ERRORS as exc:
+            raise _malformed("depthUpdate event", native, exc) from None
 
 
 def _symbol_of(payload: Any, key: str = "symbol") -> str:
+    if type(payload) is dict:  # the common case, without the ABC check's cost
+        native = payload.get(key, "")
+        return native if type(native) is str else str(native)
     return str(payload.get(key, "")) if isinstance(payload, Mapping) else ""
 
 
