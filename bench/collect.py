@@ -19,7 +19,12 @@ pub/sub hop, ~0.15 ms) the moment it became visible in Redis. Per record we take
   the writer's flush interval and the Redis round trip;
 * **receive→Redis** = arrival - the collector's receive time (every record).
 
-Collector CPU is (user + system) seconds from psutil over the window; peak RSS is ``VmHWM``.
+Collector CPU is (user + system) seconds from psutil over the window; peak RSS is ``VmHWM``. The
+CPU of the venue, Redis and this process (the measuring subscriber) and the box's idle time are
+printed too: when the box has no idle core left, every process waits for CPU and the latencies
+measure the machine more than the collector. Per channel, event→Redis is split into
+event→receive (the venue's send, the socket and the collector's socket buffers: a frame is stamped
+when the collector takes it from the connection) and receive→Redis (the collector's own path).
 Figures are only taken after the stream is up, every subscription has produced data and the
 start-up K-line backfill (a REST catch-up of every series) is over (warm-up).
 
@@ -76,12 +81,15 @@ class Window:
     channels: Counter[str] = field(default_factory=Counter)
     event_lat: list[float] = field(default_factory=list)
     receive_lat: list[float] = field(default_factory=list)
+    by_channel: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
+    """channel → (event→receive, receive→Redis) of the records that carry ``E``."""
 
 
 class EventsTap:
     """Subscribes to the instance's events channel on a thread; measures only between start and stop."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, nice: int = 0) -> None:
+        self.nice = nice
         self._client = redis.Redis.from_url(url)
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         self._pubsub.subscribe(KeySchema().events(INSTANCE))
@@ -93,6 +101,8 @@ class EventsTap:
         self._thread.start()
 
     def _run(self) -> None:
+        if self.nice:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)  # this thread only (Linux)
         while not self._stop.is_set():
             message = self._pubsub.get_message(timeout=0.05)
             if message is None:
@@ -108,12 +118,19 @@ class EventsTap:
                 continue
             window = self.window
             window.records += len(records)
+            by_channel = window.by_channel
             for r in records:
-                window.channels[r.get("channel", "?")] += 1
-                event_time = r.get("event_time")
+                channel = r.get("channel", "?")
+                window.channels[channel] += 1
+                event_time, receive_time = r.get("event_time"), r["receive_time"]
+                window.receive_lat.append(arrival - receive_time)
                 if event_time is not None:
                     window.event_lat.append(arrival - event_time)
-                window.receive_lat.append(arrival - r["receive_time"])
+                    split = by_channel.get(channel)
+                    if split is None:
+                        split = by_channel[channel] = ([], [])
+                    split[0].append(receive_time - event_time)
+                    split[1].append(arrival - receive_time)
 
     def start_window(self) -> None:
         self.window = Window()
@@ -217,6 +234,30 @@ class LogWatch:
         return False
 
 
+LOAD_NICE = 10
+"""Scheduling priority of the load: the venue and the measuring subscriber's thread."""
+
+
+def isolate(collector: psutil.Process, venue: psutil.Process) -> None:
+    """Give the collector one core of its own, as far as a shared box allows.
+
+    The collector (every thread) is pinned to the last CPU, and the load (the venue here, the
+    subscriber's thread in :class:`EventsTap`) runs at a lower priority, so it yields whichever
+    core the collector wants. On a deployment the venue is across the network; here it would
+    otherwise take CPU from the process under test whenever the box is full. Redis keeps its
+    priority: its writes are part of event→Redis.
+    """
+    cpus = psutil.cpu_count() or 1
+    collector.cpu_affinity([cpus - 1])
+    venue.nice(LOAD_NICE)
+
+
+def _busy(process: psutil.Process) -> float:
+    """CPU seconds (user + system) used so far by ``process``."""
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
 def peak_rss(pid: int) -> int:
     """VmHWM of ``pid`` in bytes (Linux), else the current RSS."""
     with contextlib.suppress(OSError):
@@ -243,7 +284,7 @@ def run_phase(
     port = free_port()
     venue = start_binance_venue(port, args.symbols, firehose, args.rate)
     collector: subprocess.Popen[bytes] | None = None
-    tap = EventsTap(server.url(2))
+    tap = EventsTap(server.url(2), nice=LOAD_NICE if args.isolate else 0)
     try:
         venue_state(port)
         with tempfile.TemporaryDirectory(prefix="qw-bench-") as directory:
@@ -251,6 +292,10 @@ def run_phase(
                 write_config(Path(directory), server.url(2), port, args.symbols, args.arbitrage), profile
             )
             process = psutil.Process(collector.pid)
+            if args.isolate:
+                isolate(process, psutil.Process(venue.pid))
+            others = {"venue": psutil.Process(venue.pid), "redis": psutil.Process(server.pid or 0)}
+            others["bench (tap)"] = psutil.Process()
             watch = LogWatch(collector)
             # warm-up: until every (symbol, stream) was seen or the warm-up budget ran out
             expected = args.symbols * (len(CHANNELS) - 1 + len(INTERVALS))
@@ -269,12 +314,16 @@ def run_phase(
             rest0 = rest_calls(server.url(2))
             state0 = venue_state(port)
             cpu0 = process.cpu_times()
+            others0 = {name: _busy(p) for name, p in others.items()}
+            box0 = psutil.cpu_times()
             tap.start_window()
             t0 = time.monotonic()
             time.sleep(args.seconds)
             window = tap.stop_window()
             seconds = time.monotonic() - t0
             cpu1 = process.cpu_times()
+            others1 = {name: _busy(p) for name, p in others.items()}
+            box1 = psutil.cpu_times()
             rest_in_window = rest_calls(server.url(2)) - rest0
             state1 = venue_state(port)
             rss = peak_rss(collector.pid)
@@ -295,6 +344,9 @@ def run_phase(
         f"\n== {name}: {args.symbols} symbols, every channel, {len(INTERVALS)} intervals, {mode}, "
         f"{observer} the arbitrage observer"
     )
+    if args.isolate:
+        pinned = (psutil.cpu_count() or 1) - 1
+        print(f"  collector pinned to CPU {pinned}; the venue and the subscriber at nice {LOAD_NICE}")
     settled = "start-up backfill done" if rest_settled else "start-up backfill NOT done (raise --warmup)"
     print(
         f"  warm-up {warm:.1f} s, {coverage:.0%} of {expected:,} symbol streams seen, {settled}; "
@@ -307,7 +359,18 @@ def run_phase(
           f"  max {percentile(event, 100):6.1f} ms  ({len(event):,} records with E)")  # fmt: skip
     print(f"  receive->Redis p50 {percentile(receive, 50):6.1f} ms  p99 {percentile(receive, 99):6.1f} ms"
           f"  max {percentile(receive, 100):6.1f} ms")  # fmt: skip
+    print("  per channel, p50/p99 ms: event->receive (venue, socket) | receive->Redis (collector)")
+    for channel, (venue_part, collector_part) in sorted(window.by_channel.items()):
+        venue_part.sort()
+        collector_part.sort()
+        print(
+            f"    {channel:<8} {percentile(venue_part, 50):7.1f} / {percentile(venue_part, 99):7.1f}"
+            f"  | {percentile(collector_part, 50):7.1f} / {percentile(collector_part, 99):7.1f}"
+        )
     print(f"  collector CPU {cpu:.2f} cores, peak RSS {rss / 2**20:.0f} MiB")
+    neighbours = ", ".join(f"{n} {(others1[n] - others0[n]) / seconds:.2f}" for n in others)
+    idle = (box1.idle - box0.idle) / seconds
+    print(f"  the rest of the box, cores: {neighbours}; idle {idle:.2f} of {psutil.cpu_count()}")
 
 
 def main() -> int:
@@ -327,6 +390,12 @@ def main() -> int:
         help="run the arbitrage observer in the collector, as quotewire up does (default: yes)",
     )
     parser.add_argument("--profile", help="run the collector under cProfile, writing this file")
+    parser.add_argument(
+        "--isolate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"pin the collector to one CPU, run the venue and the measuring subscriber at nice {LOAD_NICE}",
+    )
     args = parser.parse_args()
     server = RedisServer()
     server.start()

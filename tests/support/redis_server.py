@@ -30,6 +30,11 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
