@@ -14,6 +14,7 @@ from core.models import Channel, Kline, Market, OrderBook, Price, Quote, Ticker,
 from core.store import KeySchema, StoreReader, StoreWriter
 from core.store.codec import decode
 from tests import factories as f
+from tests.support.collector import ManualClock
 from tests.support.redis_server import RedisServer
 
 KEYS = KeySchema()
@@ -283,3 +284,29 @@ async def test_history_waits_for_room_and_survives_an_outage(
     assert (
         count >= 50
     )  # what was queued during the outage was written after it (earlier data died with redis)
+
+
+class _SlowFlushClock(ManualClock):
+    """Each monotonic reading is 0.15 s after the previous one: every flush "takes" 0.15 s. Sleeps
+    are real, so the writer's own flush loop (hourly here) stays out of the way."""
+
+    def monotonic(self) -> float:
+        self.t += 0.15
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+async def test_slow_flushes_are_timed_counted_and_logged(
+    redis_url: str, reader: StoreReader, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with StoreWriter(redis_url, flush_interval=3600, clock=_SlowFlushClock()) as writer:
+        for n in range(3):
+            writer.put(f.quote(bid=f"{100 + n}.5"))
+            await writer.flush()
+    assert writer.stats.slow_flushes == 3
+    assert writer.stats.last_flush_seconds == pytest.approx(0.15)
+    slow = [r for r in caplog.records if "store: a flush of" in r.getMessage()]
+    assert len(slow) == 1  # then at most one every 10 s
+    assert (await reader.latest(f.INSTANCE, "BTC/USDT", Channel.QUOTE)) is not None

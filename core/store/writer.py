@@ -60,6 +60,9 @@ DEFAULT_KLINE_RETENTION: Mapping[Interval, int] = {
 }
 
 
+SLOW_FLUSH_S = 0.1
+"""A flush longer than this is counted and logged (at most every 10 s): its records waited for it."""
+
 ARBITRAGE_CHANNEL = "arbitrage"
 """The ``channel`` of the events that carry opportunity changes."""
 
@@ -90,6 +93,10 @@ class WriterStats:
     connected: bool = False
     last_error: str | None = None
     last_flush_ms: int | None = None
+    last_flush_seconds: float = 0.0
+    """How long the last successful flush took, from taking the batch to Redis's reply."""
+    slow_flushes: int = 0
+    """Flushes that took longer than :data:`SLOW_FLUSH_S`."""
 
 
 @dataclass
@@ -195,6 +202,7 @@ class StoreWriter:
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self._error_log_times: deque[float] = deque(maxlen=5)
+        self._next_slow_log = 0.0
         self._slots: dict[_SlotKey, tuple[str, str, str]] = {}
         self.history_per_flush = history_per_flush
         self.max_history = max_history
@@ -382,6 +390,7 @@ class StoreWriter:
         Raises :class:`StorageError` when Redis cannot be reached (the batch is kept for later).
         """
         async with self._flush_lock:
+            started = self.clock.monotonic()
             batch, self._pending = self._pending, _Batch()
             batch.history, taken = self._take_history()
             if batch.empty():
@@ -403,12 +412,28 @@ class StoreWriter:
             self.stats.flushes += 1
             self.stats.commands += commands
             self.stats.last_flush_ms = self.clock.now_ms()
+            self._note_duration(self.clock.monotonic() - started, commands)
             self._written_latest.update(batch.latest)
             self._written_markets.update(batch.markets)
             self._remember_ranked(batch.ranked)
             if lost_data:
                 self._rewrite_after_reset()
             return commands
+
+    def _note_duration(self, took: float, commands: int) -> None:
+        self.stats.last_flush_seconds = took
+        if took < SLOW_FLUSH_S:
+            return
+        self.stats.slow_flushes += 1
+        now = self.clock.monotonic()
+        if now >= self._next_slow_log:
+            self._next_slow_log = now + 10.0
+            log.warning(
+                "store: a flush of %d commands took %.0f ms (%d slow flushes so far)",
+                commands,
+                took * 1000,
+                self.stats.slow_flushes,
+            )
 
     def _rewrite_after_reset(self) -> None:
         self.stats.resets += 1
