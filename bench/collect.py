@@ -88,8 +88,9 @@ class Window:
 class EventsTap:
     """Subscribes to the instance's events channel on a thread; measures only between start and stop."""
 
-    def __init__(self, url: str, nice: int = 0) -> None:
+    def __init__(self, url: str, nice: int = 0, cpus: list[int] | None = None) -> None:
         self.nice = nice
+        self.cpus = cpus
         self._client = redis.Redis.from_url(url)
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         self._pubsub.subscribe(KeySchema().events(INSTANCE))
@@ -103,6 +104,8 @@ class EventsTap:
     def _run(self) -> None:
         if self.nice:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)  # this thread only (Linux)
+        if self.cpus:
+            os.sched_setaffinity(0, self.cpus)  # this thread only
         while not self._stop.is_set():
             message = self._pubsub.get_message(timeout=0.05)
             if message is None:
@@ -238,18 +241,29 @@ LOAD_NICE = 10
 """Scheduling priority of the load: the venue and the measuring subscriber's thread."""
 
 
-def isolate(collector: psutil.Process, venue: psutil.Process) -> None:
+def isolate(collector: psutil.Process, load: list[psutil.Process]) -> None:
     """Give the collector one core of its own, as far as a shared box allows.
 
-    The collector (every thread) is pinned to the last CPU, and the load (the venue here, the
-    subscriber's thread in :class:`EventsTap`) runs at a lower priority, so it yields whichever
-    core the collector wants. On a deployment the venue is across the network; here it would
-    otherwise take CPU from the process under test whenever the box is full. Redis keeps its
-    priority: its writes are part of event→Redis.
+    The collector (every thread) is pinned to the last CPU and everything else it measures against
+    (``load``: the venue, Redis; the subscriber's thread pins itself) to the others, so nothing
+    spills onto the collector's core when the box is full. The venue and the subscriber's thread
+    in :class:`EventsTap` also run at a lower priority than Redis, whose writes are part of
+    event→Redis. On a deployment the venue is across the network; here it shares the box.
     """
-    cpus = psutil.cpu_count() or 1
-    collector.cpu_affinity([cpus - 1])
-    venue.nice(LOAD_NICE)
+    collector.cpu_affinity([collector_cpu()])
+    for process in load:
+        process.cpu_affinity(load_cpus())
+    load[0].nice(LOAD_NICE)
+
+
+def collector_cpu() -> int:
+    """The CPU :func:`isolate` gives the collector: the last one."""
+    return (psutil.cpu_count() or 1) - 1
+
+
+def load_cpus() -> list[int]:
+    """The CPUs :func:`isolate` leaves to everything else."""
+    return list(range(collector_cpu())) or [0]
 
 
 def _busy(process: psutil.Process) -> float:
@@ -284,7 +298,10 @@ def run_phase(
     port = free_port()
     venue = start_binance_venue(port, args.symbols, firehose, args.rate)
     collector: subprocess.Popen[bytes] | None = None
-    tap = EventsTap(server.url(2), nice=LOAD_NICE if args.isolate else 0)
+    if args.isolate:
+        tap = EventsTap(server.url(2), nice=LOAD_NICE, cpus=load_cpus())
+    else:
+        tap = EventsTap(server.url(2))
     try:
         venue_state(port)
         with tempfile.TemporaryDirectory(prefix="qw-bench-") as directory:
@@ -292,8 +309,8 @@ def run_phase(
                 write_config(Path(directory), server.url(2), port, args.symbols, args.arbitrage), profile
             )
             process = psutil.Process(collector.pid)
-            if args.isolate:
-                isolate(process, psutil.Process(venue.pid))
+            if args.isolate:  # the venue first: it is the one run at a lower priority
+                isolate(process, [psutil.Process(venue.pid), psutil.Process(server.pid)])
             others = {"venue": psutil.Process(venue.pid), "redis": psutil.Process(server.pid or 0)}
             others["bench (tap)"] = psutil.Process()
             watch = LogWatch(collector)
@@ -345,8 +362,10 @@ def run_phase(
         f"{observer} the arbitrage observer"
     )
     if args.isolate:
-        pinned = (psutil.cpu_count() or 1) - 1
-        print(f"  collector pinned to CPU {pinned}; the venue and the subscriber at nice {LOAD_NICE}")
+        print(
+            f"  collector pinned to CPU {collector_cpu()}; the venue, Redis and the subscriber to the "
+            f"others, the venue and the subscriber at nice {LOAD_NICE}"
+        )
     settled = "start-up backfill done" if rest_settled else "start-up backfill NOT done (raise --warmup)"
     print(
         f"  warm-up {warm:.1f} s, {coverage:.0%} of {expected:,} symbol streams seen, {settled}; "
@@ -394,7 +413,7 @@ def main() -> int:
         "--isolate",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help=f"pin the collector to one CPU, run the venue and the measuring subscriber at nice {LOAD_NICE}",
+        help=f"pin the collector to a CPU of its own; the venue and the subscriber at nice {LOAD_NICE}",
     )
     args = parser.parse_args()
     server = RedisServer()
