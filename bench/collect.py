@@ -22,15 +22,18 @@ pub/sub hop, ~0.15 ms) the moment it became visible in Redis. Per record we take
 Collector CPU is (user + system) seconds from psutil over the window; peak RSS is ``VmHWM``. The
 CPU of the venue, Redis and this process (the measuring subscriber) and the box's idle time are
 printed too: when the box has no idle core left, every process waits for CPU and the latencies
-measure the machine more than the collector. Per channel, event→Redis is split into
-event→receive (the venue's send, the socket and the collector's socket buffers: a frame is stamped
-when the collector takes it from the connection) and receive→Redis (the collector's own path).
+measure the machine more than the collector. So by default (``--isolate``) the collector gets a
+CPU of its own and everything else shares the other ones, the venue at a lower priority. Per
+channel, event→Redis is split into event→receive (the venue's send, the socket and the
+collector's socket buffers: a frame is stamped when the collector takes it from the connection)
+and receive→Redis (the collector's own path).
 Figures are only taken after the stream is up, every subscription has produced data and the
 start-up K-line backfill (a REST catch-up of every series) is over (warm-up).
 
     .venv/bin/python -m bench.collect [--symbols 1000] [--rate 10000] [--seconds 15]
     .venv/bin/python -m bench.collect --phase firehose --profile /tmp/collect.prof   # cProfile the collector
     .venv/bin/python -m bench.collect --no-arbitrage   # the collector without the arbitrage observer
+    .venv/bin/python -m bench.collect --no-isolate     # every process on every CPU
 """
 
 from __future__ import annotations
@@ -88,8 +91,7 @@ class Window:
 class EventsTap:
     """Subscribes to the instance's events channel on a thread; measures only between start and stop."""
 
-    def __init__(self, url: str, nice: int = 0, cpus: list[int] | None = None) -> None:
-        self.nice = nice
+    def __init__(self, url: str, cpus: list[int] | None = None) -> None:
         self.cpus = cpus
         self._client = redis.Redis.from_url(url)
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
@@ -102,8 +104,6 @@ class EventsTap:
         self._thread.start()
 
     def _run(self) -> None:
-        if self.nice:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)  # this thread only (Linux)
         if self.cpus:
             os.sched_setaffinity(0, self.cpus)  # this thread only
         while not self._stop.is_set():
@@ -237,8 +237,9 @@ class LogWatch:
         return False
 
 
-LOAD_NICE = 10
-"""Scheduling priority of the load: the venue and the measuring subscriber's thread."""
+VENUE_NICE = 10
+"""Scheduling priority of the venue: below Redis and the measuring subscriber, which share its CPU.
+(The subscriber at the venue's priority waited for the venue's turns: its arrival stamps ran late.)"""
 
 
 def isolate(collector: psutil.Process, load: list[psutil.Process]) -> None:
@@ -246,14 +247,15 @@ def isolate(collector: psutil.Process, load: list[psutil.Process]) -> None:
 
     The collector (every thread) is pinned to the last CPU and everything else it measures against
     (``load``: the venue, Redis; the subscriber's thread pins itself) to the others, so nothing
-    spills onto the collector's core when the box is full. The venue and the subscriber's thread
-    in :class:`EventsTap` also run at a lower priority than Redis, whose writes are part of
-    event→Redis. On a deployment the venue is across the network; here it shares the box.
+    spills onto the collector's core when the box is full. The venue (``load[0]``) also runs at a
+    lower priority than Redis, whose writes are part of event→Redis, and the subscriber, whose
+    arrival stamps are the measurement. On a deployment the venue is across the network; here it
+    shares the box.
     """
     collector.cpu_affinity([collector_cpu()])
     for process in load:
         process.cpu_affinity(load_cpus())
-    load[0].nice(LOAD_NICE)
+    load[0].nice(VENUE_NICE)
 
 
 def collector_cpu() -> int:
@@ -298,10 +300,7 @@ def run_phase(
     port = free_port()
     venue = start_binance_venue(port, args.symbols, firehose, args.rate)
     collector: subprocess.Popen[bytes] | None = None
-    if args.isolate:
-        tap = EventsTap(server.url(2), nice=LOAD_NICE, cpus=load_cpus())
-    else:
-        tap = EventsTap(server.url(2))
+    tap = EventsTap(server.url(2), cpus=load_cpus() if args.isolate else None)
     try:
         venue_state(port)
         with tempfile.TemporaryDirectory(prefix="qw-bench-") as directory:
@@ -364,7 +363,7 @@ def run_phase(
     if args.isolate:
         print(
             f"  collector pinned to CPU {collector_cpu()}; the venue, Redis and the subscriber to the "
-            f"others, the venue and the subscriber at nice {LOAD_NICE}"
+            f"others, the venue at nice {VENUE_NICE}"
         )
     settled = "start-up backfill done" if rest_settled else "start-up backfill NOT done (raise --warmup)"
     print(
@@ -413,7 +412,7 @@ def main() -> int:
         "--isolate",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help=f"pin the collector to a CPU of its own; the venue and the subscriber at nice {LOAD_NICE}",
+        help=f"pin the collector to a CPU of its own, the rest to the others; the venue at nice {VENUE_NICE}",
     )
     args = parser.parse_args()
     server = RedisServer()
