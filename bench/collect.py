@@ -242,20 +242,19 @@ VENUE_NICE = 10
 (The subscriber at the venue's priority waited for the venue's turns: its arrival stamps ran late.)"""
 
 
-def isolate(collector: psutil.Process, load: list[psutil.Process]) -> None:
+def isolate(collector: psutil.Process, *, venue: psutil.Process, redis: psutil.Process) -> None:
     """Give the collector one core of its own, as far as a shared box allows.
 
     The collector (every thread) is pinned to the last CPU and everything else it measures against
-    (``load``: the venue, Redis; the subscriber's thread pins itself) to the others, so nothing
-    spills onto the collector's core when the box is full. The venue (``load[0]``) also runs at a
-    lower priority than Redis, whose writes are part of event→Redis, and the subscriber, whose
-    arrival stamps are the measurement. On a deployment the venue is across the network; here it
-    shares the box.
+    (the venue, Redis; the subscriber's thread pins itself) to the others, so nothing spills onto
+    the collector's core when the box is full. The venue also runs at a lower priority than Redis,
+    whose writes are part of event→Redis, and the subscriber, whose arrival stamps are the
+    measurement. On a deployment the venue is across the network; here it shares the box.
     """
     collector.cpu_affinity([collector_cpu()])
-    for process in load:
-        process.cpu_affinity(load_cpus())
-    load[0].nice(VENUE_NICE)
+    venue.cpu_affinity(load_cpus())
+    redis.cpu_affinity(load_cpus())
+    venue.nice(VENUE_NICE)
 
 
 def collector_cpu() -> int:
@@ -308,9 +307,10 @@ def run_phase(
                 write_config(Path(directory), server.url(2), port, args.symbols, args.arbitrage), profile
             )
             process = psutil.Process(collector.pid)
-            if args.isolate:  # the venue first: it is the one run at a lower priority
-                isolate(process, [psutil.Process(venue.pid), psutil.Process(server.pid)])
-            others = {"venue": psutil.Process(venue.pid), "redis": psutil.Process(server.pid or 0)}
+            assert server.pid is not None
+            others = {"venue": psutil.Process(venue.pid), "redis": psutil.Process(server.pid)}
+            if args.isolate:
+                isolate(process, venue=others["venue"], redis=others["redis"])
             others["bench (tap)"] = psutil.Process()
             watch = LogWatch(collector)
             # warm-up: until every (symbol, stream) was seen or the warm-up budget ran out
