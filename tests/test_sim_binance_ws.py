@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from typing import Any
 
@@ -206,3 +207,28 @@ async def test_latency_fault_delays_frames() -> None:
             frame = await next_json(ws)
             lag = venue.clock.now_ms() - frame["E"]
     assert lag >= 450
+
+
+async def test_partial_depth_streams_follow_subscribe_and_unsubscribe() -> None:
+    async with running_venue() as venue, aiohttp.ClientSession() as http:  # noqa: SIM117 - the inner context needs the venue
+        async with http.ws_connect(venue.base_urls()["stream"] + "?streams=btcusdt@trade") as ws:
+
+            async def streams_seen(seconds: float) -> set[str]:
+                """The streams of the frames that arrive within ``seconds``."""
+                seen: set[str] = set()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(seconds):
+                        while True:
+                            seen.add((await next_json(ws)).get("stream", ""))
+                return seen
+
+            await ws.send_str(
+                '{"method":"SUBSCRIBE","params":["btcusdt@depth10","ethusdt@depth5@100ms"],"id":1}'
+            )
+            assert {"btcusdt@depth10", "ethusdt@depth5@100ms"} <= await streams_seen(2.5)
+            await ws.send_str('{"method":"UNSUBSCRIBE","params":["ethusdt@depth5@100ms"],"id":2}')
+            await streams_seen(0.3)  # frames already on their way
+            later = await streams_seen(2.5)
+            assert "ethusdt@depth5@100ms" not in later and "btcusdt@depth10" in later
+            await ws.send_str('{"method":"SUBSCRIBE","params":["ethusdt@depth5@100ms"],"id":3}')
+            assert "ethusdt@depth5@100ms" in await streams_seen(2.5)

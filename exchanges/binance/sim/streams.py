@@ -199,6 +199,7 @@ class Hub(MarketListener):
         self._quiet: bool | None = None  # no connection has a frame fault: computed once per batch
         self._depth: dict[tuple[str, int], _Pending] = {}  # (stream name, market index)
         self._partial_sent: dict[str, int] = {}
+        self._partials: dict[str, Stream] = {}  # subscribed partial-depth streams, by name
         self._kline_sent: dict[str, tuple[int, int]] = {}
         self._ticker_dirty: set[int] = set()
         self._mini_dirty: set[int] = set()
@@ -229,6 +230,8 @@ class Hub(MarketListener):
             self.subs.setdefault(stream.name, set()).add(conn)
             if stream.kind == "kline":
                 self._kline_phases[phase_of(stream.name)].add(stream.name)
+            elif stream.kind == "partial":
+                self._partials[stream.name] = stream
 
     def unsubscribe(self, conn: Connection, names: Iterable[str]) -> None:
         """Remove streams from a connection."""
@@ -240,6 +243,8 @@ class Hub(MarketListener):
                 if not subscribers:
                     del self.subs[name]
                     self._kline_phases[phase_of(name)].discard(name)
+                    self._partials.pop(name, None)
+                    self._partial_sent.pop(name, None)
                     for key in [k for k in self._depth if k[0] == name]:
                         del self._depth[key]
 
@@ -371,9 +376,11 @@ class Hub(MarketListener):
                 )
             )
             self._send(name, subscribers, payload, now, diff=True)
-        for name, subscribers in list(self.subs.items()):
-            stream = next(iter(subscribers)).streams.get(name) if subscribers else None
-            if stream is None or stream.kind != "partial" or stream.speed_ms != speed:
+        # only the partial-depth streams: a scan of every subscription here took ~30% of the
+        # venue's CPU with 13k streams subscribed
+        for name, stream in list(self._partials.items()):
+            subscribers = self.subs.get(name)
+            if not subscribers or stream.speed_ms != speed:
                 continue
             found = self.engine.markets.get(stream.symbol)
             if found is None or self._partial_sent.get(name) == found.update_id:
