@@ -88,6 +88,28 @@ class Window:
     """channel → (event→receive, receive→Redis) of the records that carry ``E``."""
 
 
+def measure(messages: list[tuple[float, bytes]]) -> Window:
+    """The latencies of every record of the events ``messages`` (arrival in ms, JSON array)."""
+    window = Window()
+    by_channel = window.by_channel
+    for arrival, data in messages:
+        records: list[dict[str, Any]] = orjson.loads(data)
+        window.records += len(records)
+        for r in records:
+            channel = r.get("channel", "?")
+            window.channels[channel] += 1
+            event_time, receive_time = r.get("event_time"), r["receive_time"]
+            window.receive_lat.append(arrival - receive_time)
+            if event_time is not None:
+                window.event_lat.append(arrival - event_time)
+                split = by_channel.get(channel)
+                if split is None:
+                    split = by_channel[channel] = ([], [])
+                split[0].append(receive_time - event_time)
+                split[1].append(arrival - receive_time)
+    return window
+
+
 class EventsTap:
     """Subscribes to the instance's events channel on a thread; measures only between start and stop."""
 
@@ -98,7 +120,7 @@ class EventsTap:
         self._pubsub.subscribe(KeySchema().events(INSTANCE))
         self._measuring = False
         self._stop = threading.Event()
-        self.window = Window()
+        self._raw: list[tuple[float, bytes]] = []  # (arrival ms, message) in the window
         self.seen: set[tuple[str, str]] = set()  # (symbol, channel[:interval]) seen at all
         self._thread = threading.Thread(target=self._run, name="events-tap", daemon=True)
         self._thread.start()
@@ -111,37 +133,26 @@ class EventsTap:
             if message is None:
                 continue
             arrival = time.time() * 1000.0
-            records: list[dict[str, Any]] = orjson.loads(message["data"])
-            if not self._measuring:
-                for r in records:
-                    channel = r.get("channel", "?")
-                    self.seen.add(
-                        (r.get("symbol", ""), f"{channel}:{r['interval']}" if "interval" in r else channel)
-                    )
+            if self._measuring:
+                # only stamp and keep it: parsing waits for the window's end, so the subscriber
+                # takes as little CPU as it can from the venue and Redis while they are measured
+                self._raw.append((arrival, message["data"]))
                 continue
-            window = self.window
-            window.records += len(records)
-            by_channel = window.by_channel
-            for r in records:
+            for r in orjson.loads(message["data"]):
                 channel = r.get("channel", "?")
-                window.channels[channel] += 1
-                event_time, receive_time = r.get("event_time"), r["receive_time"]
-                window.receive_lat.append(arrival - receive_time)
-                if event_time is not None:
-                    window.event_lat.append(arrival - event_time)
-                    split = by_channel.get(channel)
-                    if split is None:
-                        split = by_channel[channel] = ([], [])
-                    split[0].append(receive_time - event_time)
-                    split[1].append(arrival - receive_time)
+                self.seen.add(
+                    (r.get("symbol", ""), f"{channel}:{r['interval']}" if "interval" in r else channel)
+                )
 
     def start_window(self) -> None:
-        self.window = Window()
+        self._raw = []
         self._measuring = True
 
     def stop_window(self) -> Window:
+        """End the window and measure what arrived in it."""
         self._measuring = False
-        return self.window
+        raw, self._raw = self._raw, []
+        return measure(raw)
 
     def close(self) -> None:
         self._stop.set()
@@ -397,7 +408,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=10_000, help="paced market events/s (whole universe)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measurement window per phase")
     parser.add_argument(
-        "--warmup", type=float, default=120.0, help="max seconds of warm-up (data seen, backfill done)"
+        "--warmup", type=float, default=600.0, help="max seconds of warm-up (data seen, backfill done)"
     )
     parser.add_argument("--coverage", type=float, default=0.9, help="share of streams seen to end warm-up")
     parser.add_argument("--phase", choices=["both", "paced", "firehose"], default="both")
