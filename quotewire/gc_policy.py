@@ -1,4 +1,5 @@
-"""The garbage-collector policy of a long-running collector: young collections see only recent objects.
+"""The garbage-collector policy of long-running processes (the collector, the simulated venues): young
+collections see only recent objects.
 
 CPython's cyclic collector scans a generation's objects and whatever they reference. The collector
 allocates a record or more per frame; almost all of it dies young by reference counting, but what
