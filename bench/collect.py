@@ -49,6 +49,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ CHANNELS = ["ticker", "quote", "price", "depth", "trades", "kline"]
 PYTHON = sys.executable
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
+def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Inclusive percentile (nearest rank) of an ascending list; NaN when empty."""
     if not sorted_values:
         return float("nan")
@@ -86,15 +87,30 @@ class Window:
     receive_lat: list[float] = field(default_factory=list)
     by_channel: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
     """channel → (event→receive, receive→Redis) of the records that carry ``E``."""
+    flush_sizes: list[int] = field(default_factory=list)
+    """Records per events message (one per store flush)."""
+    youngest: list[float] = field(default_factory=list)
+    """Per flush, receive→Redis of its newest record: the flush's own duration, about."""
+    gaps: list[float] = field(default_factory=list)
+    """Time between consecutive flushes' arrivals."""
+    seconds: dict[int, list[float]] = field(default_factory=dict)
+    """Arrival second (epoch) → event→Redis of the records that arrived in it."""
 
 
 def measure(messages: list[tuple[float, bytes]]) -> Window:
     """The latencies of every record of the events ``messages`` (arrival in ms, JSON array)."""
     window = Window()
     by_channel = window.by_channel
+    previous: float | None = None
     for arrival, data in messages:
         records: list[dict[str, Any]] = orjson.loads(data)
         window.records += len(records)
+        window.flush_sizes.append(len(records))
+        if records:
+            window.youngest.append(arrival - max(r["receive_time"] for r in records))
+        if previous is not None:
+            window.gaps.append(arrival - previous)
+        previous = arrival
         for r in records:
             channel = r.get("channel", "?")
             window.channels[channel] += 1
@@ -102,6 +118,10 @@ def measure(messages: list[tuple[float, bytes]]) -> Window:
             window.receive_lat.append(arrival - receive_time)
             if event_time is not None:
                 window.event_lat.append(arrival - event_time)
+                second = window.seconds.get(int(arrival // 1000))
+                if second is None:
+                    second = window.seconds[int(arrival // 1000)] = []
+                second.append(arrival - event_time)
                 split = by_channel.get(channel)
                 if split is None:
                     split = by_channel[channel] = ([], [])
@@ -148,11 +168,11 @@ class EventsTap:
         self._raw = []
         self._measuring = True
 
-    def stop_window(self) -> Window:
-        """End the window and measure what arrived in it."""
+    def stop_window(self) -> list[tuple[float, bytes]]:
+        """End the window; return what arrived in it, for :func:`measure`."""
         self._measuring = False
         raw, self._raw = self._raw, []
-        return measure(raw)
+        return raw
 
     def close(self) -> None:
         self._stop.set()
@@ -346,7 +366,7 @@ def run_phase(
             tap.start_window()
             t0 = time.monotonic()
             time.sleep(args.seconds)
-            window = tap.stop_window()
+            arrived = tap.stop_window()
             seconds = time.monotonic() - t0
             cpu1 = process.cpu_times()
             others1 = {name: _busy(p) for name, p in others.items()}
@@ -360,6 +380,7 @@ def run_phase(
         if collector is not None:
             stop(collector)
         stop(venue)
+    window = measure(arrived)
     cpu = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / seconds
     frames = (state1["frames_out"] - state0["frames_out"]) / seconds
     steps = (state1["steps"] - state0["steps"]) / seconds
@@ -388,6 +409,13 @@ def run_phase(
           f"  max {percentile(event, 100):6.1f} ms  ({len(event):,} records with E)")  # fmt: skip
     print(f"  receive->Redis p50 {percentile(receive, 50):6.1f} ms  p99 {percentile(receive, 99):6.1f} ms"
           f"  max {percentile(receive, 100):6.1f} ms")  # fmt: skip
+    sizes, youngest, gaps = sorted(window.flush_sizes), sorted(window.youngest), sorted(window.gaps)
+    print(
+        f"  flushes: {len(sizes) / seconds:.0f}/s of p50 {percentile(sizes, 50):.0f} records (max "
+        f"{percentile(sizes, 100):.0f}), apart p50 {percentile(gaps, 50):.1f} / p99 "
+        f"{percentile(gaps, 99):.1f} ms;"
+        f" newest record p50 {percentile(youngest, 50):.1f} / p99 {percentile(youngest, 99):.1f} ms"
+    )
     print("  per channel, p50/p99 ms: event->receive (venue, socket) | receive->Redis (collector)")
     for channel, (venue_part, collector_part) in sorted(window.by_channel.items()):
         venue_part.sort()
@@ -396,6 +424,14 @@ def run_phase(
             f"    {channel:<8} {percentile(venue_part, 50):7.1f} / {percentile(venue_part, 99):7.1f}"
             f"  | {percentile(collector_part, 50):7.1f} / {percentile(collector_part, 99):7.1f}"
         )
+    if args.timeline:
+        print("  per second of arrival: event->Redis p50 / p99 / max ms (records)")
+        for second, latencies in sorted(window.seconds.items()):
+            latencies.sort()
+            print(
+                f"    {time.strftime('%H:%M:%S', time.gmtime(second))}  {percentile(latencies, 50):7.1f} / "
+                f"{percentile(latencies, 99):7.1f} / {percentile(latencies, 100):7.1f}  ({len(latencies):,})"
+            )
     print(f"  collector CPU {cpu:.2f} cores, peak RSS {rss / 2**20:.0f} MiB")
     neighbours = ", ".join(f"{n} {(others1[n] - others0[n]) / seconds:.2f}" for n in others)
     idle = (box1.idle - box0.idle) / seconds
@@ -418,6 +454,7 @@ def main() -> int:
         default=True,
         help="run the arbitrage observer in the collector, as quotewire up does (default: yes)",
     )
+    parser.add_argument("--timeline", action="store_true", help="print event->Redis per second of the window")
     parser.add_argument("--profile", help="run the collector under cProfile, writing this file")
     parser.add_argument(
         "--isolate",
