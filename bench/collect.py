@@ -357,6 +357,9 @@ def run_phase(
             # ...and until the start-up K-line backfill (a REST catch-up of every series) is over: a
             # window that overlaps it measures start-up, not the sustained stream
             rest_settled = watch.wait_backfilled(collector, started + args.warmup)
+            # ...and a few seconds more: connections that fell behind while the catch-up took the
+            # collector's CPU drain their socket backlogs (in one run that took ~10 s)
+            time.sleep(args.settle)
             warm = time.monotonic() - started
             rest0 = rest_calls(server.url(2))
             state0 = venue_state(port)
@@ -445,6 +448,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measurement window per phase")
     parser.add_argument(
         "--warmup", type=float, default=600.0, help="max seconds of warm-up (data seen, backfill done)"
+    )
+    parser.add_argument(
+        "--settle", type=float, default=15.0, help="seconds between the end of the warm-up and the window"
     )
     parser.add_argument("--coverage", type=float, default=0.9, help="share of streams seen to end warm-up")
     parser.add_argument("--phase", choices=["both", "paced", "firehose"], default="both")

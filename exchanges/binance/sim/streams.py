@@ -332,6 +332,9 @@ class Hub(MarketListener):
         self._mini_dirty.add(market.index)
 
     def on_batch(self, time_ms: int) -> None:
+        # the step's own events (trades, book tickers) leave first: the periodic streams below can
+        # take several ms (a phase of 800 klines), and the events would wait for them
+        self.flush(time_ms)
         if time_ms >= self._next_100:
             self._next_100 = time_ms - time_ms % 100 + 100
             self._emit_depth(100, time_ms)
