@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from core.errors import UnknownSymbolError
 from core.intervals import ALL_INTERVALS, LEGACY_MINUTE_CODES, Interval
-from core.models import Channel, Kline, OrderBook, Price, Ticker, trusted
-from core.store.codec import EncodedLevels, decode_any, encode, level_json
+from core.models import Channel, Kline, Price, Ticker
+from core.store.codec import decode_any, encode
 from core.symbols import SymbolResolver, compact, from_key, to_key
 from tests import factories as f
 
@@ -42,16 +42,6 @@ def test_fast_encoding_equals_pydantic_json(value: Decimal, other: str) -> None:
     assert encode(record) == type(record).__pydantic_serializer__.to_json(record)
     record = f.price(value=other)
     assert encode(record) == type(record).__pydantic_serializer__.to_json(record)
-
-
-def test_book_sides_that_carry_their_json_encode_and_compare_like_plain_lists() -> None:
-    levels = [(Decimal("0.00000001"), Decimal("1.230E-7")), (Decimal("1E+2"), Decimal("3.50"))]
-    encoded = EncodedLevels.join(levels, [level_json(level) for level in levels])
-    plain = f.book().model_copy(update={"bids": levels, "asks": []})
-    fast = trusted(OrderBook, **{**plain.__dict__, "bids": encoded, "asks": EncodedLevels.join([], [])})
-    assert fast == plain
-    assert encode(fast) == encode(plain) == OrderBook.__pydantic_serializer__.to_json(plain)
-    assert b'"bids":[["0.00000001","0.0000001230"],["100","3.50"]],"asks":[]' in encode(fast)
 
 
 @pytest.mark.parametrize("bad", [1.5, True, "abc", "NaN", "Infinity", None])

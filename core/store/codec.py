@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import orjson
 from pydantic import TypeAdapter
 
-from core.models import RECORD_TYPES, BookLevel, Market, MarketRecord, OrderBook, Record
+from core.models import RECORD_TYPES, Market, MarketRecord, Record
 
 T = TypeVar("T", bound=Record | Market)
 _ANY_RECORD: TypeAdapter[MarketRecord] = TypeAdapter(MarketRecord)
@@ -32,54 +31,11 @@ def _decimal_text(value: Any) -> str:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def level_json(level: BookLevel) -> bytes:
-    """One book level as :func:`encode` writes it: ``["price","amount"]``."""
-    return f'["{_decimal_text(level[0])}","{_decimal_text(level[1])}"]'.encode()
-
-
-class EncodedLevels(list[BookLevel]):
-    """One side of an order book that carries its JSON, for :class:`~core.models.OrderBook`.
-
-    Equal to (and validated as) the plain list of levels. :func:`encode` writes ``json`` verbatim
-    instead of formatting every decimal again: a book's levels mostly outlive many records, so an
-    adapter can keep each level's :func:`level_json` and only join them. Build it with
-    :meth:`join`; never modify it afterwards.
-    """
-
-    __slots__ = ("json",)
-
-    def __init__(self, levels: Iterable[BookLevel], json: bytes) -> None:
-        super().__init__(levels)
-        self.json = json
-
-    @classmethod
-    def join(cls, levels: list[BookLevel], fragments: Iterable[bytes]) -> EncodedLevels:
-        """``levels`` with their JSON, given each level's :func:`level_json` in the same order."""
-        return cls(levels, b"[" + b",".join(fragments) + b"]")
-
-
-def _with_encoded_sides(data: dict[str, Any]) -> dict[str, Any]:
-    bids, asks = data["bids"], data["asks"]
-    encoded_bids, encoded_asks = type(bids) is EncodedLevels, type(asks) is EncodedLevels
-    if not encoded_bids and not encoded_asks:
-        return data
-    data = dict(data)
-    if encoded_bids:
-        data["bids"] = orjson.Fragment(bids.json)
-    if encoded_asks:
-        data["asks"] = orjson.Fragment(asks.json)
-    return data
-
-
 def encode(record: Record | Market) -> bytes:
     """The record as compact JSON bytes (decimals as exact strings)."""
-    kind = type(record)
-    if kind in _PLAIN_RECORDS:
-        data = record.__dict__
-        if kind is OrderBook:
-            data = _with_encoded_sides(data)
-        return orjson.dumps(data, default=_decimal_text)
-    return kind.__pydantic_serializer__.to_json(record)
+    if type(record) in _PLAIN_RECORDS:
+        return orjson.dumps(record.__dict__, default=_decimal_text)
+    return type(record).__pydantic_serializer__.to_json(record)
 
 
 def decode(data: bytes | str, model: type[T]) -> T:

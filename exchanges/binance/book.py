@@ -19,7 +19,6 @@ from decimal import Decimal
 
 from core.errors import SequenceGapError
 from core.models import BookLevel
-from core.store.codec import EncodedLevels, level_json
 from exchanges.binance.parsers import DepthDiff, DepthSnapshot
 
 MAX_BUFFERED = 2_000
@@ -30,11 +29,8 @@ class LocalBook:
     """The book state of one symbol and its synchronisation with the diff stream.
 
     Each side keeps its levels as the ``(price, amount)`` tuples the parser made, by price, plus the
-    ascending list of prices. :meth:`top` is cached per side: a diff whose changes all lie behind a
-    side's cached top levels leaves that side as it was, so the same list is handed out again. The
-    lists carry their JSON (:class:`~core.store.codec.EncodedLevels`), joined from each level's text,
-    which is kept while the level stays the same: a book record is encoded without formatting its
-    decimals again (that took ~14 µs a 20-level record).
+    ascending list of prices. :meth:`top` is cached: a diff whose changes all lie below the cached
+    top levels leaves it as it was, so the same lists are handed out again.
     """
 
     def __init__(self, symbol: str) -> None:
@@ -47,11 +43,7 @@ class LocalBook:
         self.event_time: int | None = None
         self._bridged = False
         self._buffer: list[DepthDiff] = []
-        self._top_levels = 0  # levels per side of the cached tops
-        self._top_bids: EncodedLevels | None = None
-        self._top_asks: EncodedLevels | None = None
-        self._bid_texts: dict[Decimal, tuple[BookLevel, bytes]] = {}  # price → (level, its JSON)
-        self._ask_texts: dict[Decimal, tuple[BookLevel, bytes]] = {}
+        self._top: tuple[int, list[BookLevel], list[BookLevel]] | None = None  # levels, bids, asks
 
     @property
     def bids(self) -> dict[Decimal, Decimal]:
@@ -77,7 +69,7 @@ class LocalBook:
         """Forget the state (after a gap): buffer diffs again until the next snapshot."""
         self._bids.clear()
         self._asks.clear()
-        self._forget_tops()
+        self._top = None
         self._bid_prices.clear()
         self._ask_prices.clear()
         self.last_update_id = None
@@ -113,7 +105,7 @@ class LocalBook:
         self._asks = {level[0]: level for level in snapshot.asks if level[1]}
         self._bid_prices = sorted(self._bids)
         self._ask_prices = sorted(self._asks)
-        self._forget_tops()
+        self._top = None
         self.last_update_id = snapshot.last_update_id
         self._bridged = False
         try:
@@ -133,11 +125,11 @@ class LocalBook:
             raise SequenceGapError(
                 f"binance: {self.symbol}: depth update {diff.first_id}..{diff.last_id} does not follow {last}"
             )
-        levels = self._top_levels
-        if self._top_bids is not None and _reaches(diff.bids, self._top_bids, levels, bids=True):
-            self._top_bids = None
-        if self._top_asks is not None and _reaches(diff.asks, self._top_asks, levels, bids=False):
-            self._top_asks = None
+        top = self._top
+        if top is not None and (
+            _reaches(diff.bids, top[1], top[0], bids=True) or _reaches(diff.asks, top[2], top[0], bids=False)
+        ):
+            self._top = None
         _update(self._bids, self._bid_prices, diff.bids)
         _update(self._asks, self._ask_prices, diff.asks)
         self.last_update_id = diff.last_id
@@ -147,40 +139,15 @@ class LocalBook:
 
     def top(self, levels: int) -> tuple[list[BookLevel], list[BookLevel]]:
         """The best ``levels`` bids (descending) and asks (ascending). Do not modify the lists."""
-        if levels != self._top_levels:
-            self._top_bids = self._top_asks = None
-            self._top_levels = levels
-        best_bids, best_asks = self._top_bids, self._top_asks
-        if best_bids is None:
-            bids = self._bids
-            prices = self._bid_prices[: -levels - 1 : -1] if levels > 0 else []
-            best_bids = self._top_bids = _encoded([bids[p] for p in prices], self._bid_texts, levels)
-        if best_asks is None:
-            asks = self._asks
-            prices = self._ask_prices[:levels] if levels > 0 else []
-            best_asks = self._top_asks = _encoded([asks[p] for p in prices], self._ask_texts, levels)
+        top = self._top
+        if top is not None and top[0] == levels:
+            return top[1], top[2]
+        bids, asks = self._bids, self._asks
+        bid_prices = self._bid_prices[: -levels - 1 : -1] if levels > 0 else []
+        best_bids = [bids[p] for p in bid_prices]
+        best_asks = [asks[p] for p in self._ask_prices[:levels]] if levels > 0 else []
+        self._top = (levels, best_bids, best_asks)
         return best_bids, best_asks
-
-    def _forget_tops(self) -> None:
-        self._top_bids = self._top_asks = None
-        self._bid_texts.clear()
-        self._ask_texts.clear()
-
-
-def _encoded(
-    levels: list[BookLevel], texts: dict[Decimal, tuple[BookLevel, bytes]], most: int
-) -> EncodedLevels:
-    """``levels`` with their JSON, reusing the text of every level ``texts`` already holds (by price,
-    while the tuple is the same); kept to a few times ``most`` entries."""
-    if len(texts) > 4 * most + 16:
-        texts.clear()
-    fragments: list[bytes] = []
-    for level in levels:
-        known = texts.get(level[0])
-        if known is None or known[0] is not level:
-            known = texts[level[0]] = (level, level_json(level))
-        fragments.append(known[1])
-    return EncodedLevels.join(levels, fragments)
 
 
 def _reaches(changes: list[BookLevel], top: list[BookLevel], levels: int, *, bids: bool) -> bool:

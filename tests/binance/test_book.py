@@ -6,13 +6,11 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import SequenceGapError
-from core.store.codec import EncodedLevels, _decimal_text
 from exchanges.binance.book import LocalBook
 from exchanges.binance.parsers import BinanceParser, DepthDiff, DepthSnapshot
 
@@ -112,10 +110,8 @@ def test_snapshot_older_than_the_buffer_is_refused(snapshot: DepthSnapshot, diff
     assert not book.synced
 
 
-_PRICES = st.sampled_from(
-    ["1", "1.0", "1.00", "1.5", "2", "2.50", "3", "0.1", "10", "9.99", "1E+1", "0.00000001"]
-)
-_AMOUNTS = st.sampled_from(["0", "0.000", "1", "2.5", "7", "0E-8", "1.230E-7"])
+_PRICES = st.sampled_from(["1", "1.0", "1.00", "1.5", "2", "2.50", "3", "0.1", "10", "9.99"])
+_AMOUNTS = st.sampled_from(["0", "0.000", "1", "2.5", "7"])
 _CHANGES = st.lists(st.tuples(_PRICES, _AMOUNTS), max_size=6)
 
 
@@ -133,9 +129,4 @@ def test_top_matches_a_full_sort_after_any_diffs(
         book.on_diff(DepthDiff("X/Y", n + 2, n + 2, None, bids, asks))
         expected_bids = sorted(book.bids.items(), reverse=True)[:levels]
         expected_asks = sorted(book.asks.items())[:levels]
-        top_bids, top_asks = book.top(levels)
-        assert (top_bids, top_asks) == (expected_bids, expected_asks)
-        # the JSON each side carries is what encoding the plain levels gives
-        assert isinstance(top_bids, EncodedLevels) and isinstance(top_asks, EncodedLevels)
-        assert top_bids.json == orjson.dumps(expected_bids, default=_decimal_text)
-        assert top_asks.json == orjson.dumps(expected_asks, default=_decimal_text)
+        assert book.top(levels) == (expected_bids, expected_asks)
