@@ -204,12 +204,14 @@ def start_binance_venue(port: int, symbols: int, firehose: bool, rate: float) ->
     return start_venue(port, symbols, "--fault", "weight_limit=100000000", *mode)
 
 
-def write_config(directory: Path, redis_url: str, venue_port: int, symbols: int, arbitrage: bool) -> Path:
+def write_config(
+    directory: Path, redis_url: str, venue_port: int, symbols: int, arbitrage: bool, flush_ms: int = 20
+) -> Path:
     root = f"127.0.0.1:{venue_port}"
     config = {
         "version": 1,
         "redis": {"url": redis_url},
-        "collector": {"flush_interval_ms": 20, "max_buffered": 200_000, "stall_timeout": 30},
+        "collector": {"flush_interval_ms": flush_ms, "max_buffered": 200_000, "stall_timeout": 30},
         "exchanges": {
             INSTANCE: {
                 "plugin": "binance", "simulated": True, "symbols": {"status": "trading", "limit": symbols},
@@ -335,7 +337,10 @@ def run_phase(
         venue_state(port)
         with tempfile.TemporaryDirectory(prefix="qw-bench-") as directory:
             collector = start_collector(
-                write_config(Path(directory), server.url(2), port, args.symbols, args.arbitrage), profile
+                write_config(
+                    Path(directory), server.url(2), port, args.symbols, args.arbitrage, args.flush_ms
+                ),
+                profile,
             )
             process = psutil.Process(collector.pid)
             assert server.pid is not None
@@ -452,6 +457,7 @@ def main() -> int:
     parser.add_argument(
         "--settle", type=float, default=15.0, help="seconds between the end of the warm-up and the window"
     )
+    parser.add_argument("--flush-ms", type=int, default=20, help="the collector's store flush interval")
     parser.add_argument("--coverage", type=float, default=0.9, help="share of streams seen to end warm-up")
     parser.add_argument("--phase", choices=["both", "paced", "firehose"], default="both")
     parser.add_argument(
