@@ -19,6 +19,11 @@ pub/sub hop, ~0.15 ms) the moment it became visible in Redis. Per record we take
   the writer's flush interval and the Redis round trip;
 * **receive→Redis** = arrival - the collector's receive time (every record).
 
+While measuring, the subscriber only stamps each message's arrival and keeps it; the records are
+parsed after the window, so it takes little CPU from the venue and Redis it shares a core with.
+Each message is one store flush: their sizes, spacing and the age of each flush's newest record
+(about the flush's own duration) are printed too; ``--timeline`` adds event→Redis per second.
+
 Collector CPU is (user + system) seconds from psutil over the window; peak RSS is ``VmHWM``. The
 CPU of the venue, Redis and this process (the measuring subscriber) and the box's idle time are
 printed too: when the box has no idle core left, every process waits for CPU and the latencies
@@ -28,9 +33,10 @@ channel, event→Redis is split into event→receive (the venue's send, the sock
 collector's socket buffers: a frame is stamped when the collector takes it from the connection)
 and receive→Redis (the collector's own path).
 Figures are only taken after the stream is up, every subscription has produced data and the
-start-up K-line backfill (a REST catch-up of every series) is over (warm-up).
+start-up K-line backfill (a REST catch-up of every series, 4-6 minutes for 1,000 symbols) is over
+(warm-up), and ``--settle`` seconds later (connections that fell behind during the catch-up drain).
 
-    .venv/bin/python -m bench.collect [--symbols 1000] [--rate 10000] [--seconds 15]
+    .venv/bin/python -m bench.collect [--symbols 1000] [--rate 10000] [--seconds 10] [--timeline]
     .venv/bin/python -m bench.collect --phase firehose --profile /tmp/collect.prof   # cProfile the collector
     .venv/bin/python -m bench.collect --no-arbitrage   # the collector without the arbitrage observer
     .venv/bin/python -m bench.collect --no-isolate     # every process on every CPU
