@@ -117,6 +117,7 @@ def measure(messages: list[tuple[float, bytes]]) -> Window:
         if previous is not None:
             window.gaps.append(arrival - previous)
         previous = arrival
+        this_second = window.seconds.setdefault(int(arrival // 1000), [])
         for r in records:
             channel = r.get("channel", "?")
             window.channels[channel] += 1
@@ -124,10 +125,7 @@ def measure(messages: list[tuple[float, bytes]]) -> Window:
             window.receive_lat.append(arrival - receive_time)
             if event_time is not None:
                 window.event_lat.append(arrival - event_time)
-                second = window.seconds.get(int(arrival // 1000))
-                if second is None:
-                    second = window.seconds[int(arrival // 1000)] = []
-                second.append(arrival - event_time)
+                this_second.append(arrival - event_time)
                 split = by_channel.get(channel)
                 if split is None:
                     split = by_channel[channel] = ([], [])
@@ -211,7 +209,7 @@ def start_binance_venue(port: int, symbols: int, firehose: bool, rate: float) ->
 
 
 def write_config(
-    directory: Path, redis_url: str, venue_port: int, symbols: int, arbitrage: bool, flush_ms: int = 20
+    directory: Path, redis_url: str, venue_port: int, symbols: int, arbitrage: bool, flush_ms: int
 ) -> Path:
     root = f"127.0.0.1:{venue_port}"
     config = {
@@ -441,6 +439,8 @@ def run_phase(
     if args.timeline:
         print("  per second of arrival: event->Redis p50 / p99 / max ms (records)")
         for second, latencies in sorted(window.seconds.items()):
+            if not latencies:
+                continue
             latencies.sort()
             print(
                 f"    {time.strftime('%H:%M:%S', time.gmtime(second))}  {percentile(latencies, 50):7.1f} / "
