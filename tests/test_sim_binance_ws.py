@@ -214,12 +214,16 @@ async def test_partial_depth_streams_follow_subscribe_and_unsubscribe() -> None:
         async with http.ws_connect(venue.base_urls()["stream"] + "?streams=btcusdt@trade") as ws:
 
             async def streams_seen(seconds: float) -> set[str]:
-                """The streams of the frames that arrive within ``seconds``."""
+                """The streams of the frames that arrive within ``seconds``.
+
+                A deadline checked per frame, not an outer ``asyncio.timeout``: on Python 3.11 the
+                ``wait_for`` inside ``next_json`` can swallow its cancellation when a frame arrives
+                at the same moment, and the loop then never ends while frames keep coming."""
                 seen: set[str] = set()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(seconds):
-                        while True:
-                            seen.add((await next_json(ws)).get("stream", ""))
+                deadline = asyncio.get_running_loop().time() + seconds
+                while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                    with contextlib.suppress(TimeoutError):
+                        seen.add((await next_json(ws, within=left)).get("stream", ""))
                 return seen
 
             await ws.send_str(
