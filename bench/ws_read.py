@@ -8,6 +8,8 @@ markets) with bare read loops that only count frames:
   :class:`~exchanges.binance.streams.StreamSession` used before it moved to aiohttp);
 * ``aiohttp`` — ``ClientSession.ws_connect`` and ``await ws.receive()`` (text decoded to ``str``);
 * ``aiohttp-bytes`` — the same with ``decode_text=False`` (aiohttp ≥ 3.14: text frames as ``bytes``);
+* ``picows`` — ``picows.ws_connect`` with a listener whose ``on_ws_frame`` takes the payload as
+  ``bytes`` and counts (frames are handed over in the transport's read callback, no await per frame);
 * ``session`` — :class:`~exchanges.binance.streams.StreamSession` itself (connect, URL + SUBSCRIBE,
   the receive loop with its receive-time stamp and periodic yield) with ``_on_frame`` replaced by
   a counter, so it measures our read loop without parsing.
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import picows
 from websockets.asyncio.client import connect
 
 from bench.sim import free_port, start_venue, wait_listening
@@ -97,6 +100,28 @@ async def _read_aiohttp(base: str, streams: list[str], counter: Counter, decode_
                     return
 
 
+class _CountingListener(picows.WSListener):
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+
+    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        kind = frame.msg_type
+        if kind is picows.WSMsgType.TEXT or kind is picows.WSMsgType.BINARY:
+            frame.get_payload_as_bytes()  # what a parser would need
+            self.counter.frames += 1
+
+
+async def read_picows(base: str, streams: list[str], counter: Counter) -> None:
+    url = f"{base}/stream?streams={'/'.join(streams)}"
+    transport, _listener = await picows.ws_connect(
+        lambda: _CountingListener(counter), url, max_frame_size=1 << 30
+    )
+    try:
+        await transport.wait_disconnected()
+    finally:
+        transport.disconnect()
+
+
 async def read_aiohttp(base: str, streams: list[str], counter: Counter) -> None:
     await _read_aiohttp(base, streams, counter, decode_text=True)
 
@@ -137,6 +162,7 @@ MODES: dict[str, Reader] = {
     "aiohttp": read_aiohttp,
     "aiohttp-bytes": read_aiohttp_bytes,
     "session": read_session,
+    "picows": read_picows,
 }
 
 
