@@ -41,21 +41,26 @@ class ScriptedAdapter(FakeAdapter):
             raise TransientError("connection refused")
         if step[0] == "unsupported":
             raise NotSupportedError("no websockets")
+        if step[0] == "close-fails":  # serves, then fails while being closed (a reset on the way out)
+            try:
+                yield [self.price()]
+                await asyncio.Event().wait()
+            finally:
+                raise TransientError("connection reset while closing")
         count = int(step[1])  # type: ignore[call-overload]
         for _ in range(count):
             if step[0] == "serve":
                 await self.clock.sleep(float(step[2]))  # type: ignore[arg-type]
             else:
                 await asyncio.sleep(0)
-            now = self.clock.now_ms()
-            yield [
-                Price(
-                    instance=self.instance, symbol="BTC/USDT", event_time=now, receive_time=now, price="1.0"
-                )
-            ]
+            yield [self.price()]
         if step[0] == "stall":
             await asyncio.Event().wait()  # connected, silent
         raise TransientError("serverShutdown")
+
+    def price(self) -> Price:
+        now = self.clock.now_ms()
+        return Price(instance=self.instance, symbol="BTC/USDT", event_time=now, receive_time=now, price="1.0")
 
 
 def supervisor(
@@ -138,3 +143,21 @@ async def test_a_venue_without_streams_leaves_it_to_polling() -> None:
     async with asyncio.timeout(5):
         await sup.run()  # returns: nothing to reconnect
     assert not sup.state.is_up and sup.sessions == 1
+
+
+async def test_cancelling_wins_over_an_error_raised_while_the_stream_closes() -> None:
+    # on Python 3.11 a task group that is cancelled from outside while a child fails raises the
+    # child's error instead of the cancellation; the supervisor must not take it for a lost stream
+    # and reconnect (the collector would never stop)
+    clock = VirtualClock()
+    sup = supervisor([("close-fails",)], clock)
+    task = asyncio.create_task(sup.run())
+    async with asyncio.timeout(10):
+        while sup.metrics.counts["messages"] < 1:  # noqa: ASYNC110 - polls a counter, bounded
+            await asyncio.sleep(0)
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=5)
+    assert done, "the supervisor ignored its cancellation"
+    with pytest.raises(asyncio.CancelledError):
+        task.result()
+    assert sup.sessions == 1

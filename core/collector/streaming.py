@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import cast
 
 from core.adapter import ExchangeAdapter, Subscription
 from core.clock import Clock
@@ -138,15 +139,25 @@ class StreamSupervisor:
                 await self.clock.sleep(delay)
 
     async def _session(self) -> bool:
-        """One connection; returns (or raises) when it ends. True when it delivered data."""
+        """One connection; returns (or raises) when it ends. True when it delivered data.
+
+        Not a task group: on Python 3.11 a task group cancelled from outside while a child fails
+        (a connection reset on the way out) raises the child's error and drops the cancellation,
+        and the supervisor would reconnect a collector that was told to stop, forever.
+        """
         self._delivered = False
         self._last_frame = self.clock.monotonic()
+        consumer = asyncio.create_task(self._consume(), name=f"stream:{self.instance}")
+        watchdog = asyncio.create_task(self._watchdog(consumer), name=f"stream-watchdog:{self.instance}")
         try:
-            async with asyncio.TaskGroup() as group:
-                consumer = group.create_task(self._consume(), name=f"stream:{self.instance}")
-                group.create_task(self._watchdog(consumer), name=f"stream-watchdog:{self.instance}")
-        except BaseExceptionGroup as group_error:
-            raise _first(group_error) from None
+            done, _ = await asyncio.wait((consumer, watchdog), return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when cancelled: stop both, and let what they raise on the way out go
+            consumer.cancel()
+            watchdog.cancel()
+            await asyncio.gather(consumer, watchdog, return_exceptions=True)
+        for task in (consumer, watchdog):  # the consumer's error first when both ended
+            if task in done and not task.cancelled() and task.exception() is not None:
+                raise cast(BaseException, task.exception())
         return self._delivered
 
     async def _consume(self) -> None:
@@ -176,13 +187,3 @@ class StreamSupervisor:
             silent = self.clock.monotonic() - self._last_frame
             if silent >= self.stall_timeout:
                 raise StallError(f"no frames for {silent:.1f}s")
-
-
-def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first real error of a task group's failure (cancellations of siblings are noise)."""
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            return _first(exc)
-        if not isinstance(exc, asyncio.CancelledError):
-            return exc
-    return group.exceptions[0]
