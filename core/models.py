@@ -102,6 +102,18 @@ BookLevel = tuple[ExactDecimal, ExactDecimal]
 """``(price, amount)``."""
 
 
+class CheckedLevels(list[BookLevel]):
+    """Book levels an adapter's local book vouches for: every price and amount positive.
+
+    It encodes, compares and validates as a plain list; consumers that would otherwise check every
+    level (the arbitrage engine drops zero levels) may skip that for this type. Only code that has
+    made the guarantee (a parser that refuses non-positive prices and negative amounts, a book
+    that deletes zero-amount levels) may build one.
+    """
+
+    __slots__ = ()
+
+
 class OrderBook(Record):
     """The top ``depth`` levels of the book, bids descending and asks ascending."""
 

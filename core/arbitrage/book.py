@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from operator import itemgetter
 
+from core.models import CheckedLevels
+
 Level = tuple[Decimal, Decimal]
 
 
@@ -105,9 +107,13 @@ def from_levels(bids: Iterable[Level], asks: Iterable[Level], time: int) -> Book
 def clean_levels(levels: Iterable[Level]) -> list[Level]:
     """Book levels with a positive price and amount (zero-amount levels are deletions).
 
-    A list that is already clean (a local book's top levels always are) is returned as it is, after
-    two C-level passes, instead of being copied level by level. Neither list is ever modified.
+    Levels a local book vouches for (:class:`~core.models.CheckedLevels`) are returned as they are.
+    Another list that is already clean is returned as it is after two C-level passes, instead of
+    being copied level by level (those passes were ~5% of the collector's CPU when every book took
+    them). Neither list is ever modified.
     """
+    if type(levels) is CheckedLevels:
+        return levels
     if type(levels) is list and (
         not levels or (min(map(_price, levels)) > 0 and min(map(_amount, levels)) > 0)
     ):

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from core.errors import SequenceGapError
-from core.models import BookLevel
+from core.models import BookLevel, CheckedLevels
 from exchanges.binance.parsers import DepthDiff, DepthSnapshot
 
 MAX_BUFFERED = 2_000
@@ -144,8 +144,9 @@ class LocalBook:
             return top[1], top[2]
         bids, asks = self._bids, self._asks
         bid_prices = self._bid_prices[: -levels - 1 : -1] if levels > 0 else []
-        best_bids = [bids[p] for p in bid_prices]
-        best_asks = [asks[p] for p in self._ask_prices[:levels]] if levels > 0 else []
+        # positive: the parser refuses other prices and negative amounts, zero amounts are deleted
+        best_bids = CheckedLevels([bids[p] for p in bid_prices])
+        best_asks = CheckedLevels([asks[p] for p in self._ask_prices[:levels]] if levels > 0 else [])
         self._top = (levels, best_bids, best_asks)
         return best_bids, best_asks
 

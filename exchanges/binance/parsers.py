@@ -94,7 +94,9 @@ def levels(rows: Sequence[Sequence[str]]) -> list[BookLevel]:
     """``[["0.35130000", "6195.00000000"], …]`` → exact ``(price, amount)`` pairs.
 
     Depth diffs carry dozens of levels each, so the checks of :func:`~core.decimals.exact` (text
-    only, finite) are made once over the whole list instead of per value: ~25% faster.
+    only, finite) are made once over the whole list instead of per value: ~25% faster. A price
+    must be positive and an amount not negative (zero deletes a level), so the local book's levels
+    are all positive (:class:`~core.models.CheckedLevels`).
     """
     prices = [row[0] for row in rows]
     texts = prices + [row[1] for row in rows]
@@ -104,6 +106,8 @@ def levels(rows: Sequence[Sequence[str]]) -> list[BookLevel]:
     if not all(map(Decimal.is_finite, values)):
         raise ValueError("book levels must be finite")
     count = len(prices)
+    if count and (min(values[:count]) <= 0 or min(values[count:]) < 0):
+        raise ValueError("book levels must have positive prices and non-negative amounts")
     return list(zip(values[:count], values[count:], strict=True))
 
 

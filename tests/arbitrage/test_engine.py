@@ -8,8 +8,9 @@ import pytest
 
 from core.arbitrage import ArbitrageEngine, ArbitrageObserver, ArbitrageSettings, MemorySink, Opportunity
 from core.arbitrage import plugin as arbitrage_plugin
+from core.arbitrage.book import clean_levels
 from core.arbitrage.evaluate import CONTEXT
-from core.models import Market, Ticker
+from core.models import CheckedLevels, Market, Ticker
 from tests.arbitrage.support import INSTANCE, FixedClock, book, market, quote
 
 FEE = Decimal("0.001")
@@ -258,3 +259,21 @@ def test_plugin_provides_an_observer_through_the_hook() -> None:
     found = [o for o in observers if isinstance(o, ArbitrageObserver)]
     assert len(found) == 1
     assert found[0].engine.settings.taker_fee == Decimal("0.001")
+
+
+def test_levels_a_local_book_vouches_for_are_taken_as_they_are() -> None:
+    checked = CheckedLevels([(Decimal("100"), Decimal("1")), (Decimal("99"), Decimal("2"))])
+    assert clean_levels(checked) is checked
+    plain = [(Decimal("100"), Decimal("1")), (Decimal("99"), Decimal("0")), (Decimal("0"), Decimal("2"))]
+    assert clean_levels(plain) == [(Decimal("100"), Decimal("1"))]  # anything else is checked
+
+
+def test_a_book_of_checked_levels_evaluates_like_a_plain_one() -> None:
+    found = []
+    for kind in (list, CheckedLevels):
+        built = triangle()
+        record = book("BTC/USDT", [("99.9", "5")], [("100", "1"), ("101", "1"), ("120", "5")])
+        record = record.model_copy(update={"bids": kind(record.bids), "asks": kind(record.asks)})
+        built.apply(record)
+        found.append(only(built))
+    assert found[0] == found[1]

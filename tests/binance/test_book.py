@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import SequenceGapError
+from core.models import CheckedLevels
 from exchanges.binance.book import LocalBook
 from exchanges.binance.parsers import BinanceParser, DepthDiff, DepthSnapshot
 
@@ -63,6 +64,9 @@ def test_top_levels_sorted(snapshot: DepthSnapshot, diffs: list[DepthDiff]) -> N
     assert [p for p, _ in asks] == sorted(p for p, _ in asks)
     assert bids[0][0] < asks[0][0]
     assert bids[0][0] == max(book.bids)
+    # vouched for as all positive, so the arbitrage engine takes them without checking each level
+    assert type(bids) is type(asks) is CheckedLevels
+    assert all(p > 0 and a > 0 for p, a in bids + asks)
 
 
 def test_events_buffered_before_the_snapshot_are_replayed(

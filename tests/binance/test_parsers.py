@@ -176,12 +176,20 @@ def test_malformed_depth_and_kline(parser: BinanceParser, binance_fixture: Load)
         [["0.1", None]],
         [None],
         "0.1",
+        [["0", "5"]],  # a level needs a positive price
+        [["-0.1", "5"]],
+        [["0.1", "-5"]],  # zero deletes a level; a negative amount is nonsense
     ],
 )
 def test_malformed_depth_levels_are_refused(parser: BinanceParser, binance_fixture: Load, rows: Any) -> None:
     depth = binance_fixture("ws_depthUpdate")
     with pytest.raises(BadResponseError, match="NKNUSDT: malformed depthUpdate"):
         parser.ws_depth({**depth, "a": rows})
+
+
+def test_a_zero_amount_is_a_deletion_not_an_error(parser: BinanceParser, binance_fixture: Load) -> None:
+    diff = parser.ws_depth({**binance_fixture("ws_depthUpdate"), "b": [["0.1", "0.00000000"]], "a": []})
+    assert diff.bids == [(Decimal("0.1"), Decimal(0))]
 
 
 def test_depth_levels_drop_extra_fields_keep_text(parser: BinanceParser, binance_fixture: Load) -> None:
