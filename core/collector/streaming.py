@@ -13,7 +13,6 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import cast
 
 from core.adapter import ExchangeAdapter, Subscription
 from core.clock import Clock
@@ -156,8 +155,8 @@ class StreamSupervisor:
             watchdog.cancel()
             await asyncio.gather(consumer, watchdog, return_exceptions=True)
         for task in (consumer, watchdog):  # the consumer's error first when both ended
-            if task in done and not task.cancelled() and task.exception() is not None:
-                raise cast(BaseException, task.exception())
+            if task in done and not task.cancelled() and (error := task.exception()) is not None:
+                raise error
         return self._delivered
 
     async def _consume(self) -> None:
