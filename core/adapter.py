@@ -171,6 +171,15 @@ class ExchangeAdapter(abc.ABC):
         """
         raise NotSupportedError(f"{self.plugin_name}: the venue has no websocket streams")
 
+    def stream_shards(self, subscriptions: Sequence[Subscription]) -> list[list[Subscription]]:
+        """Split ``subscriptions`` into shards that are streamed, supervised and reconnected apart.
+
+        The default is one shard. An adapter whose venue limits the streams of a connection returns
+        one shard per connection, keeping each symbol's subscriptions together, so a lost connection
+        costs only its own symbols a reconnect and a backfill.
+        """
+        return [list(subscriptions)] if subscriptions else []
+
     def supports_stream(self, channel: Channel) -> bool:
         """True when ``channel`` can be streamed rather than polled."""
         return channel in self.capabilities.stream_channels

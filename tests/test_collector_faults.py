@@ -83,9 +83,7 @@ class Run:
     @property
     def stats(self) -> StreamStats:
         """The stream counters of the adapter the runner streams through."""
-        supervisor = self.runner.supervisor
-        assert supervisor is not None
-        adapter = supervisor.adapter
+        adapter = self.runner.supervisors[0].adapter
         assert isinstance(adapter, BinanceAdapter)
         return adapter.stream_stats
 
@@ -346,6 +344,37 @@ async def test_disconnect_reconnects_and_backfills(redis_url: str, caplog: pytes
         await run.until(lambda: run.counter("reconnects") >= 1, "a reconnect")
         await assert_recovered(run)
     assert warned(caplog, INSTANCE, "stream lost", "reconnecting")
+    assert_no_crash(caplog)
+
+
+class OneSymbolPerConnection(BinanceAdapter):
+    """Twelve streams a connection: one symbol's ticker, bookTicker, trade, depth and 8 K-lines."""
+
+    max_streams_per_connection: ClassVar[int] = 12
+
+
+async def test_a_lost_connection_reconnects_and_backfills_its_own_shard_only(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="core.collector.klines")
+    async with (
+        venue_running() as venue,
+        collecting(venue, redis_url, adapter=OneSymbolPerConnection) as run,
+    ):
+        supervisors = run.runner.supervisors
+        assert [{sub.symbol for sub in s.subscriptions} for s in supervisors] == [{s} for s in run.symbols]
+        lost, kept = supervisors[1], [supervisors[0], supervisors[2]]
+        lost_symbol = run.symbols[1]
+        await admin(venue, "inject", {"event": "disconnect", "symbol": run.natives[lost_symbol]})
+        await run.until(lambda: lost.sessions == 2, "the lost shard to reconnect")
+        await assert_recovered(run)
+        assert [s.sessions for s in kept] == [1, 1]  # the other connections never noticed
+        assert run.counter("reconnects") == 1
+        assert run.stats.snapshots[lost_symbol] == 2  # its book resynced, no other
+        assert [run.stats.snapshots[s] for s in run.symbols if s != lost_symbol] == [1, 1]
+    assert warned(caplog, f"{INSTANCE} shard 2/3", "stream lost", "reconnecting")
+    backfills = [r.getMessage() for r in caplog.records if "backfilling K-lines" in r.getMessage()]
+    assert any("of 8 series (stream shard 2/3 reconnected)" in m for m in backfills), backfills
     assert_no_crash(caplog)
 
 

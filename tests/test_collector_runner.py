@@ -25,6 +25,7 @@ from tests.support.collector import (
     FakeAdapter,
     FakeVenue,
     FastClock,
+    ShardedFakeAdapter,
     StreamingFakeAdapter,
     make_adapter,
 )
@@ -288,6 +289,31 @@ async def test_streams_first_and_rest_only_while_the_stream_is_down(redis_url: s
         await eventually(lambda: _stream_up(h))
         assert h.runner.metrics.counts["reconnects"] >= 1
         assert h.runner.metrics.counts["messages"] > 0
+
+
+async def test_a_lost_shard_is_polled_for_its_own_symbols_only(redis_url: str) -> None:
+    venue = FakeVenue()
+    adapter = make_adapter(venue, ShardedFakeAdapter, streams=frozenset(ALL_CHANNELS))
+    config = instance(transport="auto", kline_history=5)
+    harness = Harness(redis_url, venue, adapter, config)
+    async with harness.run() as h:
+        await eventually(lambda: _stream_up(h))
+        await eventually(h.latest_all)
+        btc, eth = h.runner.supervisors
+        assert [s.subscriptions[0].symbol for s in (btc, eth)] == SYMBOLS
+        mark, polls = len(venue.calls), _polls(venue)
+        venue.symbols_down.add("ETH/BTC")  # its connection drops and is refused
+        await eventually(lambda: _polls_more(venue, polls + 10))  # REST takes over for it
+        polled = {symbol for _, method, symbol in venue.calls[mark:] if method in ("depth", "trades")}
+        assert polled == {"ETH/BTC"}
+        depth_polls = [t for t, method, _ in venue.calls[mark:] if method == "depth"]
+        gaps = [b - a for a, b in itertools.pairwise(depth_polls)]
+        assert max(gaps) < 1.0  # the 2 s grace is waited once per outage, not before every cycle
+        state = h.runner.stream_state
+        assert state is not None and not state.is_up and state.uncovered(SYMBOLS) == ["ETH/BTC"]
+        venue.symbols_down.clear()
+        await eventually(lambda: _stream_up(h))
+        assert btc.sessions == 1 and eth.sessions >= 2
 
 
 def _polls(venue: FakeVenue) -> int:

@@ -14,7 +14,7 @@ from core.capabilities import Capabilities
 from core.collector.backoff import Backoff
 from core.collector.metrics import InstanceMetrics
 from core.collector.sink import RecordSink
-from core.collector.streaming import StreamState, StreamSupervisor
+from core.collector.streaming import StreamCoverage, StreamState, StreamSupervisor
 from core.config import InstanceConfig
 from core.errors import NotSupportedError, TransientError
 from core.models import Channel, Price, Record
@@ -161,3 +161,22 @@ async def test_cancelling_wins_over_an_error_raised_while_the_stream_closes() ->
     with pytest.raises(asyncio.CancelledError):
         task.result()
     assert sup.sessions == 1
+
+
+async def test_coverage_names_the_symbols_of_shards_that_are_down() -> None:
+    coverage = StreamCoverage()
+    assert not coverage.is_up  # no shard streams anything yet
+    first, second = coverage.add(["BTC/USDT", "ETH/BTC"]), coverage.add(["BNB/USDT"])
+    symbols = ["BTC/USDT", "ETH/BTC", "BNB/USDT"]
+    assert coverage.uncovered(symbols) == symbols
+    first.set_up()
+    assert not coverage.is_up and coverage.uncovered(symbols) == ["BNB/USDT"]
+    second.set_up()
+    assert coverage.is_up and coverage.uncovered(symbols) == []
+    waiter = asyncio.create_task(coverage.wait_down())
+    await asyncio.sleep(0)
+    assert not waiter.done()  # every shard delivers
+    first.set_down()
+    await asyncio.wait_for(waiter, 1)
+    assert coverage.uncovered(symbols) == ["BTC/USDT", "ETH/BTC"]
+    await asyncio.wait_for(coverage.wait_down(), 1)  # returns at once while a shard is down

@@ -124,9 +124,9 @@ class Running:
     @property
     def stats(self) -> StreamStats:
         """The adapter's websocket counters (malformed frames, resyncs per symbol)."""
-        supervisor = self.runner.supervisor
-        assert supervisor is not None and isinstance(supervisor.adapter, HuobiAdapter)
-        return supervisor.adapter.stream_stats
+        adapter = self.runner.supervisors[0].adapter
+        assert isinstance(adapter, HuobiAdapter)
+        return adapter.stream_stats
 
     def count(self, counter: str) -> int:
         return self.runner.metrics.counts.get(counter, 0)

@@ -19,7 +19,7 @@ from core.collector.metrics import InstanceMetrics, ThrottledLog
 from core.collector.polling import ChannelPoller
 from core.collector.rest import RestGateway
 from core.collector.sink import KlineKey, RecordSink
-from core.collector.streaming import StreamState, StreamSupervisor
+from core.collector.streaming import StreamCoverage, StreamState, StreamSupervisor
 from core.config import CollectorConfig, InstanceConfig, SymbolRule
 from core.errors import ConfigError, QuotewireError, UnknownSymbolError
 from core.hookspecs import EventObserver
@@ -112,8 +112,8 @@ class InstanceRunner:
         self.streamed: set[Channel] = set()
         self.plan: BudgetPlan | None = None
         self.limiter: RateLimiter | None = None
-        self.stream_state: StreamState | None = None
-        self.supervisor: StreamSupervisor | None = None
+        self.stream_state: StreamCoverage | None = None
+        self.supervisors: list[StreamSupervisor] = []
         self.pollers: dict[Channel, ChannelPoller] = {}
         self.klines: KlineSync | None = None
         self.ready = asyncio.Event()
@@ -189,11 +189,11 @@ class InstanceRunner:
 
                 self.writer.on_reset(on_reset)
 
-            state = self.stream_state = StreamState()
+            coverage = self.stream_state = StreamCoverage()
+            self.supervisors = self._supervisors(adapter, sink, coverage, klines, kline_keys)
             async with asyncio.TaskGroup() as group:
-                if self.streamed:
-                    self.supervisor = self._supervisor(adapter, sink, state, klines, kline_keys)
-                    group.create_task(self.supervisor.run(), name=f"stream:{self.instance}")
+                for supervisor in self.supervisors:
+                    group.create_task(supervisor.run(), name=f"stream:{supervisor.name}")
                 for channel in plan.channels:
                     poller = self.pollers[channel] = ChannelPoller(
                         adapter,
@@ -207,7 +207,7 @@ class InstanceRunner:
                         symbols=self.symbols,
                         intervals=self.intervals,
                         depth_limit=depth_limit,
-                        stream=state if channel in self.streamed else None,
+                        stream=coverage if channel in self.streamed else None,
                     )
                     group.create_task(poller.run(), name=f"poll:{self.instance}:{channel.value}")
                 if kline_keys:
@@ -301,14 +301,17 @@ class InstanceRunner:
                 continue
             self._publish_markets(markets)
 
-    def _supervisor(
+    def _supervisors(
         self,
         adapter: ExchangeAdapter,
         sink: RecordSink,
-        state: StreamState,
+        coverage: StreamCoverage,
         klines: KlineSync,
         kline_keys: list[KlineKey],
-    ) -> StreamSupervisor:
+    ) -> list[StreamSupervisor]:
+        """One supervisor per stream shard, each with its own state and its own K-line backfill."""
+        if not self.streamed:
+            return []
         subscriptions = [
             Subscription(channel, symbol, interval)
             for symbol in self.symbols
@@ -316,17 +319,51 @@ class InstanceRunner:
             if channel in self.streamed
             for interval in (self.intervals if channel is Channel.KLINE else [None])
         ]
-        streamed_klines = kline_keys if Channel.KLINE in self.streamed else []
-        wanted = set(streamed_klines)
+        shards = adapter.stream_shards(subscriptions)
+        if len(shards) > 1:
+            log.info("%s: %d streams in %d shards", self.instance, len(subscriptions), len(shards))
+        wanted = set(kline_keys) if Channel.KLINE in self.streamed else set()
+        return [
+            self._supervisor(
+                adapter,
+                subs,
+                sink=sink,
+                state=coverage.add({sub.symbol for sub in subs}),
+                klines=klines,
+                streamed_klines=[
+                    (sub.symbol, sub.interval)
+                    for sub in subs
+                    if sub.interval is not None and (sub.symbol, sub.interval) in wanted
+                ],
+                label="" if len(shards) == 1 else f"shard {n}/{len(shards)}",
+            )
+            for n, subs in enumerate(shards, start=1)
+        ]
+
+    def _supervisor(
+        self,
+        adapter: ExchangeAdapter,
+        subscriptions: list[Subscription],
+        *,
+        sink: RecordSink,
+        state: StreamState,
+        klines: KlineSync,
+        streamed_klines: list[KlineKey],
+        label: str,
+    ) -> StreamSupervisor:
+        """The supervisor of one shard (``label`` names it when there are several): on its return,
+        backfill its own K-line series from where each stood when it went down."""
         since_down: dict[KlineKey, int] = {}
 
         def on_down() -> None:
             since_down.clear()
-            since_down.update({k: v for k, v in sink.kline_cursor.items() if k in wanted})
+            since_down.update({k: v for k in streamed_klines if (v := sink.kline_cursor.get(k)) is not None})
 
         def on_up(reconnect: bool) -> None:
             if reconnect and streamed_klines:
-                klines.request(BackfillRequest("stream reconnected", streamed_klines, since=dict(since_down)))
+                reason = f"stream {label} reconnected" if label else "stream reconnected"
+                request = BackfillRequest(reason, streamed_klines, since=dict(since_down))
+                klines.request(request)
 
         return StreamSupervisor(
             adapter,
@@ -339,4 +376,5 @@ class InstanceRunner:
             stall_timeout=self.settings.stall_timeout,
             on_down=on_down,
             on_up=on_up,
+            name=f"{self.instance} {label}" if label else self.instance,
         )

@@ -1,8 +1,8 @@
 """REST polling of one channel of one instance, on the cadence the budget plan gives it.
 
-A poller of a channel the instance also streams runs only while that stream is down, and only after
-the stream has had ``stream_grace`` seconds to come back (a reconnect usually takes milliseconds;
-polling every symbol for it would spend REST weight for nothing). Each cycle
+A poller of a channel the instance also streams runs only while a stream shard is down, only for the
+symbols no delivering shard covers, and only after the shard has had ``stream_grace`` seconds to come
+back (a reconnect usually takes milliseconds; polling for it would spend REST weight for nothing). Each cycle
 makes the plan's calls (one bulk call, or one per symbol / per symbol and interval, a few at a time);
 a cycle in which every call failed is followed by a backoff before the next.
 """
@@ -21,7 +21,7 @@ from core.collector.klines import KlineSync
 from core.collector.metrics import InstanceMetrics, ThrottledLog
 from core.collector.rest import RestGateway
 from core.collector.sink import RecordSink
-from core.collector.streaming import StreamState
+from core.collector.streaming import StreamCoverage
 from core.errors import NotSupportedError, QuotewireError
 from core.intervals import Interval
 from core.models import Channel, Record
@@ -50,7 +50,7 @@ class ChannelPoller:
         intervals: Sequence[Interval],
         depth_limit: int,
         trades_limit: int = 100,
-        stream: StreamState | None = None,
+        stream: StreamCoverage | None = None,
         stream_grace: float = 2.0,
     ) -> None:
         self.adapter = adapter
@@ -77,15 +77,20 @@ class ChannelPoller:
         """Poll forever on a drift-compensated cadence; pause while the stream covers the channel."""
         cadence = self.plan.cadence
         next_at = self.clock.monotonic()
+        covering = False  # polling for a down stream already (its grace has passed)
         while True:
             if self.stream is not None:
                 if self.stream.is_up:
+                    covering = False
                     await self.stream.wait_down()
-                if await self._stream_returns():
-                    continue
-                next_at = max(next_at, self.clock.monotonic())
+                if not covering:  # the grace once per outage, not before every cycle
+                    if await self._stream_returns():
+                        continue
+                    covering = True
+                    next_at = max(next_at, self.clock.monotonic())
             try:
-                ok = await self.poll_once()
+                symbols = self.symbols if self.stream is None else self.stream.uncovered(self.symbols)
+                ok = await self.poll_once(symbols)
             except NotSupportedError as exc:
                 log.warning("%s *: %s polling stops: %s", self.instance, self.channel.value, exc)
                 return
@@ -111,18 +116,22 @@ class ChannelPoller:
             await self.clock.sleep(min(0.05, left))
         return True
 
-    async def poll_once(self) -> bool:
-        """One cycle; True when at least one call succeeded."""
+    async def poll_once(self, symbols: Sequence[str] | None = None) -> bool:
+        """One cycle over ``symbols`` (default: all); True when at least one call succeeded."""
+        symbols = self.symbols if symbols is None else symbols
+        if not symbols:
+            return True
         if self.plan.bulk:
-            return await self._attempt("*", self._bulk)
+            wanted = self._wanted if symbols is self.symbols else frozenset(symbols)
+            return await self._attempt("*", lambda: self._bulk(wanted))
         if self.channel is Channel.KLINE:
             calls = [
                 (symbol, self._kline_call(symbol, interval))
-                for symbol in self.symbols
+                for symbol in symbols
                 for interval in self.intervals
             ]
         else:
-            calls = [(symbol, self._single_call(symbol)) for symbol in self.symbols]
+            calls = [(symbol, self._single_call(symbol)) for symbol in symbols]
         semaphore = asyncio.Semaphore(POLL_CONCURRENCY)
         results: list[bool] = []
 
@@ -156,7 +165,8 @@ class ChannelPoller:
         return True
 
     # ---- the calls ------------------------------------------------------------------------------
-    async def _bulk(self) -> None:
+    async def _bulk(self, wanted: frozenset[str]) -> None:
+        """One bulk call; keep the records of ``wanted`` (the symbols no stream covers)."""
         adapter, symbols, channel = self.adapter, self.symbols, self.channel
 
         async def fetch() -> Sequence[Record]:
@@ -167,7 +177,7 @@ class ChannelPoller:
             return await adapter.fetch_prices(symbols)
 
         records = await self.gateway.call(self.plan.endpoint, fetch, weight=self.plan.weight_per_call)
-        self.sink.put([r for r in records if r.symbol in self._wanted])
+        self.sink.put([r for r in records if r.symbol in wanted])
 
     def _single_call(self, symbol: str) -> Callable[[], Awaitable[None]]:
         adapter, channel = self.adapter, self.channel

@@ -1,6 +1,10 @@
-"""Supervising an instance's websocket stream: reconnect with backoff, stall watchdog, backfill on return.
+"""Supervising an instance's websocket streams: reconnect with backoff, stall watchdog, backfill on return.
 
-A *session* consumes ``adapter.stream(subscriptions)`` until it fails. The stream counts as up from
+An instance's subscriptions are split into *shards* (``adapter.stream_shards``: one per connection
+on Binance), and each shard has its own supervisor and :class:`StreamState`, so a lost connection
+costs only its own symbols a reconnect and a backfill; :class:`StreamCoverage` tells the pollers
+which symbols no stream covers right now. A *session* consumes ``adapter.stream(subscriptions)``
+until it fails. The stream counts as up from
 its first batch; while it is down, the REST pollers of the streamed channels take over. A session
 that delivered data for a while and then ended (``serverShutdown``, the 24-hour disconnect) is
 reconnected at once (as is a first short one); consecutive failures back off exponentially with
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 
 from core.adapter import ExchangeAdapter, Subscription
 from core.clock import Clock
@@ -34,12 +38,13 @@ class StallError(TransientError):
 
 
 class StreamState:
-    """Whether the stream currently delivers; pollers of streamed channels wait on it."""
+    """Whether one stream (shard) currently delivers; pollers of streamed channels wait on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[], None] = lambda: None) -> None:
         self._up = asyncio.Event()
         self._down = asyncio.Event()
         self._down.set()
+        self._on_change = on_change
 
     @property
     def is_up(self) -> bool:
@@ -48,10 +53,12 @@ class StreamState:
     def set_up(self) -> None:
         self._down.clear()
         self._up.set()
+        self._on_change()
 
     def set_down(self) -> None:
         self._up.clear()
         self._down.set()
+        self._on_change()
 
     async def wait_down(self) -> None:
         """Return when the stream is (or goes) down."""
@@ -62,8 +69,48 @@ class StreamState:
         await self._up.wait()
 
 
+class StreamCoverage:
+    """The shards of an instance's stream and the symbols each covers: what REST must poll now."""
+
+    def __init__(self) -> None:
+        self.shards: list[tuple[StreamState, frozenset[str]]] = []
+        self._changed = asyncio.Event()
+
+    def add(self, symbols: Collection[str]) -> StreamState:
+        """A new shard covering ``symbols`` (down until its supervisor brings it up)."""
+        state = StreamState(on_change=self._notify)
+        self.shards.append((state, frozenset(symbols)))
+        self._notify()
+        return state
+
+    @property
+    def is_up(self) -> bool:
+        """True when there are shards and every one of them delivers."""
+        return bool(self.shards) and all(state.is_up for state, _ in self.shards)
+
+    def uncovered(self, symbols: Sequence[str]) -> list[str]:
+        """Those of ``symbols`` (in order) that no delivering shard covers."""
+        covered: set[str] = set()
+        for state, shard in self.shards:
+            if state.is_up:
+                covered |= shard
+        return [s for s in symbols if s not in covered]
+
+    async def wait_down(self) -> None:
+        """Return when a shard is (or goes) down."""
+        while self.is_up:
+            await self._changed.wait()
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+
 class StreamSupervisor:
-    """Keep one stream of an instance connected for as long as the collector runs."""
+    """Keep one stream (shard) of an instance connected for as long as the collector runs.
+
+    ``name`` labels its logs and tasks (the instance, plus the shard when there are several).
+    """
 
     def __init__(
         self,
@@ -78,9 +125,11 @@ class StreamSupervisor:
         stall_timeout: float,
         on_down: Callable[[], None] = lambda: None,
         on_up: Callable[[bool], None] = lambda reconnect: None,
+        name: str | None = None,
     ) -> None:
         self.adapter = adapter
         self.instance = adapter.instance
+        self.name = name or adapter.instance
         self.subscriptions = list(subscriptions)
         self.sink = sink
         self.state = state
@@ -106,7 +155,7 @@ class StreamSupervisor:
                 delivered = await self._session()
                 error: Exception = TransientError("stream ended")
             except NotSupportedError as exc:
-                log.warning("%s *: streaming unavailable (%s); polling over REST instead", self.instance, exc)
+                log.warning("%s *: streaming unavailable (%s); polling over REST instead", self.name, exc)
                 self.state.set_down()
                 return
             except Exception as exc:  # every failure of a session leads to a reconnect
@@ -129,7 +178,7 @@ class StreamSupervisor:
             self._warn.warning(
                 "reconnect",
                 "%s *: stream lost (%s: %s); reconnecting in %.2fs",
-                self.instance,
+                self.name,
                 type(error).__name__,
                 error,
                 delay,
@@ -146,8 +195,8 @@ class StreamSupervisor:
         """
         self._delivered = False
         self._last_frame = self.clock.monotonic()
-        consumer = asyncio.create_task(self._consume(), name=f"stream:{self.instance}")
-        watchdog = asyncio.create_task(self._watchdog(consumer), name=f"stream-watchdog:{self.instance}")
+        consumer = asyncio.create_task(self._consume(), name=f"stream:{self.name}")
+        watchdog = asyncio.create_task(self._watchdog(consumer), name=f"stream-watchdog:{self.name}")
         try:
             done, _ = await asyncio.wait((consumer, watchdog), return_when=asyncio.FIRST_COMPLETED)
         finally:  # also when cancelled: stop both, and let what they raise on the way out go
@@ -169,7 +218,7 @@ class StreamSupervisor:
                     self._delivered = True
                     reconnect, self._ever_up = self._ever_up, True
                     self.state.set_up()
-                    log.info("%s *: stream up (%d subscriptions)", self.instance, len(self.subscriptions))
+                    log.info("%s *: stream up (%d subscriptions)", self.name, len(self.subscriptions))
                     self.on_up(reconnect)
                 if batch:
                     self.sink.put(batch, live=True)

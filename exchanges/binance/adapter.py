@@ -22,7 +22,14 @@ from core.errors import BadResponseError, NotSupportedError
 from core.intervals import Interval
 from core.models import ALL_CHANNELS, Kline, Market, OrderBook, Price, Quote, Record, Ticker, Trade
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
-from exchanges.binance.streams import MAX_STREAMS_PER_CONNECTION, StreamSession, StreamStats, plan_streams
+from exchanges.binance.streams import (
+    MAX_STREAMS_PER_CONNECTION,
+    SnapshotGate,
+    StreamSession,
+    StreamStats,
+    plan_streams,
+    shard_subscriptions,
+)
 
 R = TypeVar("R", bound=Record)
 
@@ -108,6 +115,7 @@ class BinanceAdapter(CcxtAdapter):
         super().__init__(config, clock=clock)
         self.parser = BinanceParser(self.instance)
         self.stream_stats = StreamStats()
+        self._snapshot_gate = SnapshotGate()
         self._published_limit: RateLimit | None = None
 
     @property
@@ -257,11 +265,18 @@ class BinanceAdapter(CcxtAdapter):
         want = 5 * self.config.depth_levels
         return next((n for n in SNAPSHOT_LIMITS if n >= want), SNAPSHOT_LIMITS[-1])
 
+    def stream_shards(self, subscriptions: Sequence[Subscription]) -> list[list[Subscription]]:
+        """One shard per connection of at most ``max_streams_per_connection`` streams (markets loaded)."""
+        natives = self._natives(subscriptions)
+        return shard_subscriptions(subscriptions, natives, self.max_streams_per_connection)
+
+    def _natives(self, subscriptions: Sequence[Subscription]) -> dict[str, str]:
+        return {sub.symbol: self.market(sub.symbol).native_id for sub in subscriptions}
+
     async def stream(self, subscriptions: Sequence[Subscription]) -> AsyncIterator[Sequence[Record]]:
         """Stream every subscribed channel over combined websocket streams (see :mod:`.streams`)."""
         await self.ensure_markets()
-        native = {sub.symbol: self.market(sub.symbol).native_id for sub in subscriptions}
-        plan = plan_streams(subscriptions, native)
+        plan = plan_streams(subscriptions, self._natives(subscriptions))
         limit = self.snapshot_limit()
 
         async def fetch_snapshot(symbol: str) -> DepthSnapshot:
@@ -281,6 +296,7 @@ class BinanceAdapter(CcxtAdapter):
             clock=self.clock,
             stats=self.stream_stats,
             max_streams_per_connection=self.max_streams_per_connection,
+            snapshot_gate=self._snapshot_gate,
         )
         async for batch in session.run(plan):
             yield batch

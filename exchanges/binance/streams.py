@@ -150,6 +150,29 @@ def shard_streams(streams: Sequence[str], capacity: int) -> list[list[str]]:
     return shards
 
 
+def shard_subscriptions(
+    subscriptions: Sequence[Subscription], native: Mapping[str, str], capacity: int
+) -> list[list[Subscription]]:
+    """``subscriptions`` split the way :func:`shard_streams` splits their streams: one list per
+    connection, each symbol's subscriptions together."""
+    by_symbol: dict[str, list[Subscription]] = {}
+    for sub in subscriptions:
+        by_symbol.setdefault(native[sub.symbol].lower(), []).append(sub)
+    shards = shard_streams(plan_streams(subscriptions, native).streams, capacity)
+    symbols_of = (dict.fromkeys(name.split("@", 1)[0] for name in shard) for shard in shards)
+    return [[sub for symbol in symbols for sub in by_symbol[symbol]] for symbols in symbols_of]
+
+
+class SnapshotGate:
+    """Depth snapshots in flight at once, and the pause a 429/418 on one imposes, shared by every
+    stream session of an adapter (one per shard): at start-up every book of every shard wants one."""
+
+    def __init__(self, concurrency: int = SNAPSHOT_CONCURRENCY) -> None:
+        self.slots = asyncio.Semaphore(concurrency)
+        self.paused_until = 0.0
+        """Monotonic time before which no snapshot is requested."""
+
+
 class Outbox:
     """Records parsed by the connections, waiting for the consumer, and the error that ends the session.
 
@@ -204,7 +227,7 @@ class StreamSession:
         clock: Clock,
         stats: StreamStats,
         max_streams_per_connection: int = MAX_STREAMS_PER_CONNECTION,
-        snapshot_concurrency: int = SNAPSHOT_CONCURRENCY,
+        snapshot_gate: SnapshotGate | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.parser = parser
@@ -216,8 +239,7 @@ class StreamSession:
         self.outbox = Outbox()
         self._books: dict[str, LocalBook] = {}
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
-        self._snapshots_paused_until = 0.0  # monotonic; set by a 429/418 on a snapshot
-        self._snapshot_slots = asyncio.Semaphore(snapshot_concurrency)
+        self._snapshot_gate = snapshot_gate or SnapshotGate()
         self._wanted: Mapping[str, frozenset[Channel]] = {}
 
     async def run(self, plan: Plan) -> AsyncIterator[list[Record]]:
@@ -401,17 +423,18 @@ class StreamSession:
 
         As Binance documents: when the snapshot is older than the buffered diffs, or the diffs do
         not bridge it, get a new snapshot. A transient failure or a bad body retries this symbol alone
-        with capped backoff; a 429/418 pauses every snapshot of the session until the venue's
+        with capped backoff; a 429/418 pauses every snapshot of the adapter until the venue's
         ``Retry-After`` has passed, so resyncs never keep hammering a venue that asked us to stop.
         """
         delay = SNAPSHOT_RETRY_MIN
         book = self._books[symbol]
+        gate = self._snapshot_gate
         while True:
-            wait = self._snapshots_paused_until - self.clock.monotonic()
+            wait = gate.paused_until - self.clock.monotonic()
             if wait > 0:
                 await self.clock.sleep(wait)
             try:
-                async with self._snapshot_slots:
+                async with gate.slots:
                     snapshot = await self.fetch_snapshot(symbol)
             except asyncio.CancelledError:
                 raise
@@ -419,9 +442,7 @@ class StreamSession:
                 self.stats.snapshot_failures[symbol] += 1
                 if isinstance(exc, RateLimitedError):
                     wait = exc.retry_after if exc.retry_after is not None else SNAPSHOT_RETRY_MAX
-                    self._snapshots_paused_until = max(
-                        self._snapshots_paused_until, self.clock.monotonic() + wait
-                    )
+                    gate.paused_until = max(gate.paused_until, self.clock.monotonic() + wait)
                 else:
                     wait, delay = delay, min(delay * 2, SNAPSHOT_RETRY_MAX)
                 log.warning(

@@ -15,7 +15,14 @@ from core.clock import SYSTEM_CLOCK
 from core.errors import TransientError
 from core.models import Channel, OrderBook, Quote, Record
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
-from exchanges.binance.streams import StreamSession, StreamStats, plan_streams, shard_streams
+from exchanges.binance.streams import (
+    SnapshotGate,
+    StreamSession,
+    StreamStats,
+    plan_streams,
+    shard_streams,
+    shard_subscriptions,
+)
 
 Load = Callable[[str], Any]
 NKN = "NKN/USDT"
@@ -97,6 +104,32 @@ def test_busy_symbols_are_dealt_over_every_connection() -> None:
     assert per_shard == [25, 25, 25, 25]
 
 
+@given(
+    st.lists(st.integers(min_value=0, max_value=8), min_size=1, max_size=40),
+    st.integers(min_value=12, max_value=60),
+)
+def test_subscription_shards_follow_the_stream_shards(klines_per_symbol: list[int], capacity: int) -> None:
+    """Each subscription lands, with the rest of its symbol's, on the shard its streams ride on."""
+    from core.adapter import Subscription
+    from core.intervals import ALL_INTERVALS
+
+    natives = {f"S{n}/USDT": f"S{n}USDT" for n in range(len(klines_per_symbol))}
+    subs = [
+        sub
+        for (symbol, _), count in zip(natives.items(), klines_per_symbol, strict=True)
+        for sub in (
+            Subscription(Channel.QUOTE, symbol),
+            Subscription(Channel.TRADES, symbol),
+            Subscription(Channel.PRICE, symbol),
+            *(Subscription(Channel.KLINE, symbol, i) for i in ALL_INTERVALS[:count]),
+        )
+    ]
+    shards = shard_subscriptions(subs, natives, capacity)
+    assert sorted(sub for shard in shards for sub in shard) == sorted(subs)
+    expected = shard_streams(plan_streams(subs, natives).streams, capacity)
+    assert [plan_streams(shard, natives).streams for shard in shards] == expected
+
+
 async def test_gap_resyncs_only_that_symbol(parser: BinanceParser, binance_fixture: Load) -> None:
     frames = binance_fixture("ws_depthUpdate_NKNUSDT_sequence_combined")
     body = binance_fixture("rest_depth_NKNUSDT_limit1000")
@@ -155,7 +188,7 @@ async def test_every_stream_event_type(parser: BinanceParser, binance_fixture: L
 
 
 async def test_snapshots_go_a_few_at_a_time(parser: BinanceParser, binance_fixture: Load) -> None:
-    """At start-up every book wants a snapshot: they go out at most ``snapshot_concurrency`` at once."""
+    """At start-up every book wants a snapshot: they go out at most the gate's concurrency at once."""
     frame = binance_fixture("ws_depthUpdate_NKNUSDT_sequence_combined")[0]
     snapshot = parser.depth_snapshot(binance_fixture("rest_depth_NKNUSDT_limit1000"), NKN)
     natives = {"NKNUSDT": NKN, "BNBUSDT": BNB, "BNBBTC": "BNB/BTC"}
@@ -170,13 +203,17 @@ async def test_snapshots_go_a_few_at_a_time(parser: BinanceParser, binance_fixtu
         fetched.append(symbol)
         return snapshot
 
-    session = StreamSession(
-        base_url="ws://127.0.0.1:9", parser=parser, fetch_snapshot=slow_fetch, depth_levels=5,
-        clock=SYSTEM_CLOCK, stats=StreamStats(), snapshot_concurrency=2,
-    )  # fmt: skip
-    session._wanted = {s: frozenset(Channel) for s in natives.values()}
-    for native in natives:
+    gate = SnapshotGate(2)  # shared by every session (shard) of an adapter
+    kw: dict[str, Any] = {"base_url": "ws://127.0.0.1:9", "depth_levels": 5, "clock": SYSTEM_CLOCK}
+    sessions = [
+        StreamSession(parser=parser, fetch_snapshot=slow_fetch, stats=StreamStats(), snapshot_gate=gate, **kw)
+        for _ in range(2)
+    ]
+    for n, (native, symbol) in enumerate(natives.items()):  # two books on one shard, one on the other
+        session = sessions[n % 2]
+        session._wanted = {**session._wanted, symbol: frozenset(Channel)}
         session._on_frame(orjson.dumps(renamed(frame, native)), 1)
-    await asyncio.wait_for(asyncio.gather(*session._snapshot_tasks.values()), 5)
+    tasks = [task for session in sessions for task in session._snapshot_tasks.values()]
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
     assert sorted(fetched) == sorted(natives.values())
     assert peak == 2

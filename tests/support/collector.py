@@ -130,6 +130,8 @@ class FakeVenue:
     stream_period: float = 0.02
     rest_down: bool = False
     stream_down: bool = False
+    symbols_down: set[str] = field(default_factory=set)
+    """Symbols whose stream shard is dropped and refused (with :class:`ShardedFakeAdapter`)."""
     stall: bool = False
     kick: bool = False
     rate_limit_next: float | None = None
@@ -357,16 +359,27 @@ class StreamingFakeAdapter(BulkFakeAdapter):
     async def stream(self, subscriptions: Sequence[Subscription]) -> AsyncIterator[Sequence[Record]]:
         venue = self.venue
         venue.connects += 1
-        if venue.stream_down:
+        symbols = {sub.symbol for sub in subscriptions}
+        if venue.stream_down or symbols & venue.symbols_down:
             raise TransientError("websocket connect refused")
         while True:
             await asyncio.sleep(venue.stream_period)
-            if venue.kick or venue.stream_down:
+            if venue.kick or venue.stream_down or symbols & venue.symbols_down:
                 venue.kick = False
                 raise TransientError("serverShutdown")
             if venue.stall:
                 continue
             yield [r for sub in subscriptions for r in venue.record(self.instance, sub)]
+
+
+class ShardedFakeAdapter(StreamingFakeAdapter):
+    """Streams each symbol over its own connection (a shard of its own)."""
+
+    def stream_shards(self, subscriptions: Sequence[Subscription]) -> list[list[Subscription]]:
+        by_symbol: dict[str, list[Subscription]] = {}
+        for sub in subscriptions:
+            by_symbol.setdefault(sub.symbol, []).append(sub)
+        return list(by_symbol.values())
 
 
 def make_adapter(

@@ -7,8 +7,9 @@ Admin API (JSON):
   faults are in :mod:`exchanges.binance.sim.faults`).
 * ``POST /_sim/inject`` — one-off events: ``{"event": "serverShutdown", "close_after_ms": 1000}``
   (the documented event to every websocket, then close them), ``{"event": "disconnect"}`` (drop every
-  websocket now), ``{"event": "gap", "symbol": "BTCUSDT"}`` (the symbol's next depth diff is never
-  sent), ``{"event": "mispricing", "symbol": "ETHBTC", "bps": 50, "at_ms": null}``.
+  websocket now; with ``"symbol": "BTCUSDT"`` only those carrying one of that symbol's streams),
+  ``{"event": "gap", "symbol": "BTCUSDT"}`` (the symbol's next depth diff is never sent),
+  ``{"event": "mispricing", "symbol": "ETHBTC", "bps": 50, "at_ms": null}``.
 * ``POST /_sim/pause`` / ``POST /_sim/resume`` — stop and restart the market (books freeze).
 * ``GET /_sim/state`` — seed, symbols, steps, connections, frames sent, REST answers by status and
   the highest weight a client used in one minute.
@@ -224,6 +225,16 @@ class BinanceVenue:
         for conn in list(self.hub.connections):
             conn.request_close("abort")
 
+    def disconnect(self, symbol: str) -> int:
+        """Drop the websockets carrying a stream of ``symbol`` (``BTCUSDT``); return how many."""
+        if symbol not in self.engine.markets:
+            raise ValueError(f"unknown symbol {symbol!r}")
+        prefix = f"{symbol.lower()}@"
+        dropped = [c for c in self.hub.connections if any(n.startswith(prefix) for n in c.streams)]
+        for conn in dropped:
+            conn.request_close("abort")
+        return len(dropped)
+
     def inject_gap(self, symbol: str) -> None:
         """Never send the next depth diff event of ``symbol`` (``BTCUSDT``): one sequence gap."""
         if symbol not in self.engine.markets:
@@ -246,6 +257,8 @@ class BinanceVenue:
             event = body.get("event") if isinstance(body, dict) else None
             if event == "serverShutdown":
                 self.server_shutdown(int(body.get("close_after_ms", 1000)))
+            elif event == "disconnect" and body.get("symbol") is not None:
+                self.disconnect(str(body["symbol"]))
             elif event == "disconnect":
                 self.disconnect_all()
             elif event == "gap":
