@@ -321,7 +321,7 @@ class InstanceRunner:
         ]
         shards = adapter.stream_shards(subscriptions)
         if len(shards) > 1:
-            log.info("%s: %d streams in %d shards", self.instance, len(subscriptions), len(shards))
+            log.info("%s: %d subscriptions in %d shards", self.instance, len(subscriptions), len(shards))
         wanted = set(kline_keys) if Channel.KLINE in self.streamed else set()
         return [
             self._supervisor(
