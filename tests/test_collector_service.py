@@ -1,0 +1,78 @@
+"""The collector process around its instance runners: restarts after a crash, stops when told to."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from core.collector import Collector
+from core.errors import ConfigError
+from tests.test_collector_faults import INSTANCE, app_config, binance_host, trading, venue_running
+
+
+async def never_ends() -> None:
+    await asyncio.Event().wait()
+
+
+async def fails_on_the_way_out() -> None:
+    """Runs until cancelled, then fails while closing (a connection reset as it is torn down)."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        raise ConnectionResetError("reset while closing")
+
+
+async def test_a_stop_request_wins_over_a_failure_on_the_way_out(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On 3.11 the runner's task group turns the cancellation into the failure; the collector must
+    still stop instead of taking it for a crash and restarting the instance."""
+    async with venue_running() as venue:
+        collector = Collector(app_config(venue, redis_url, list(trading(venue, 1))), binance_host())
+        runs = 0
+
+        async def run() -> None:
+            nonlocal runs
+            runs += 1
+            async with asyncio.TaskGroup() as group:
+                group.create_task(fails_on_the_way_out())
+                group.create_task(never_ends())
+
+        monkeypatch.setattr(collector.runners[INSTANCE], "run", run)
+        task = asyncio.create_task(collector.run())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        async with asyncio.timeout(5):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert runs == 1
+
+
+async def test_a_crash_restarts_the_instance_and_a_config_error_stops_the_collector(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with venue_running() as venue:
+        collector = Collector(app_config(venue, redis_url, list(trading(venue, 1))), binance_host())
+        runner = collector.runners[INSTANCE]
+        runs = 0
+
+        async def run() -> None:
+            nonlocal runs
+            runs += 1
+            if runs == 1:
+                raise RuntimeError("a bug in the adapter")
+            raise ConfigError("the symbol rule selects no market")
+
+        monkeypatch.setattr(runner, "run", run)
+        monkeypatch.setattr(collector.clock, "sleep", lambda seconds: asyncio.sleep(0))
+        with pytest.raises(ExceptionGroup) as stopped:
+            async with asyncio.timeout(5):
+                await collector.run()
+        assert stopped.group_contains(ConfigError)
+        assert runs == 2
+        assert runner.metrics.counts["errors"] == 1
+    crashes = [r for r in caplog.records if r.levelno == logging.ERROR and "instance crashed" in r.getMessage()]
+    assert len(crashes) == 1 and crashes[0].exc_info is not None
+    assert "a bug in the adapter" in str(crashes[0].exc_info[1])
