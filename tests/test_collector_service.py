@@ -73,6 +73,8 @@ async def test_a_crash_restarts_the_instance_and_a_config_error_stops_the_collec
         assert stopped.group_contains(ConfigError)
         assert runs == 2
         assert runner.metrics.counts["errors"] == 1
-    crashes = [r for r in caplog.records if r.levelno == logging.ERROR and "instance crashed" in r.getMessage()]
+    crashes = [
+        r for r in caplog.records if r.levelno == logging.ERROR and "instance crashed" in r.getMessage()
+    ]
     assert len(crashes) == 1 and crashes[0].exc_info is not None
     assert "a bug in the adapter" in str(crashes[0].exc_info[1])

@@ -201,7 +201,7 @@ async def test_lost_heartbeat_reconnects(running: Running, caplog: pytest.LogCap
     running.setup.venue.faults.update({"reset": True})
     await running.recovered()
     assert logged(caplog, f"heartbeat lost (no ping for {HEARTBEAT_TIMEOUT:.1f} s)")
-    assert logged(caplog, "backfilling K-lines of 16 series (stream reconnected)", logging.INFO)
+    assert logged(caplog, "backfilling K-lines of 16 series (stream reconnected", logging.INFO)
 
 
 @pytest.mark.slow
