@@ -225,6 +225,53 @@ async def test_a_symbol_rule_selects_trading_markets(redis_url: str) -> None:
         assert h.runner.symbols == ["BTC/USDT", "ETH/USDT"]  # OLD/USDT is halted
 
 
+async def test_a_symbol_rule_follows_listings_while_running(redis_url: str) -> None:
+    """At each markets reload the rule is resolved again: a new listing is streamed, polled and
+    backfilled; a halted market is no longer polled."""
+    venue = FakeVenue()
+    adapter = make_adapter(venue, ShardedFakeAdapter, streams=frozenset({Channel.PRICE, Channel.KLINE}))
+    config = instance(
+        symbols=SymbolRule(quote=["USDT"]),
+        channels=["price", "depth", "kline"],
+        intervals=["1h"],
+        transport="auto",
+    )
+    settings = CollectorConfig(markets_refresh=0.3)
+    harness = Harness(redis_url, venue, adapter, config, settings=settings)
+    async with harness.run() as h:
+        await eventually(lambda: _ready(h))
+        assert h.runner.symbols == ["BTC/USDT", "ETH/USDT"]
+        venue.halted = {"ETH/USDT"}  # OLD/USDT trades again, ETH/USDT halts
+        await eventually(lambda: _symbols_are(h, ["BTC/USDT", HALTED]))
+        await eventually(lambda: h.complete(HALTED, Interval.H1))  # its history, backfilled
+        await eventually(lambda: _stored(h, HALTED, Channel.PRICE))  # streamed
+        await eventually(lambda: _stored(h, HALTED, Channel.DEPTH))  # polled (not streamed here)
+        mark = len(venue.calls)
+        await eventually(lambda: _depth_polls_since(venue, mark, 6))
+        assert {symbol for _, method, symbol in venue.calls[mark:] if method == "depth"} == {
+            "BTC/USDT",
+            HALTED,
+        }
+        assert [s.subscriptions[0].symbol for s in h.runner.supervisors] == ["BTC/USDT", "ETH/USDT", HALTED]
+        venue.halted = set()  # ETH/USDT trades again: polled again, streamed by the shard it kept
+        await eventually(lambda: _symbols_are(h, ["BTC/USDT", HALTED, "ETH/USDT"]))
+        assert len(h.runner.supervisors) == 3
+
+
+async def _symbols_are(h: Harness, symbols: list[str]) -> bool:
+    h.alive()
+    return h.runner.symbols == symbols
+
+
+async def _stored(h: Harness, symbol: str, channel: Channel) -> bool:
+    h.alive()
+    return await h.reader.latest(INSTANCE, symbol, channel) is not None
+
+
+async def _depth_polls_since(venue: FakeVenue, mark: int, count: int) -> bool:
+    return sum(1 for _, method, _ in venue.calls[mark:] if method == "depth") >= count
+
+
 async def _ready(h: Harness) -> bool:
     h.alive()
     return h.runner.ready.is_set()

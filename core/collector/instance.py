@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.adapter import ExchangeAdapter, Subscription
@@ -32,8 +33,6 @@ from core.symbols import SymbolResolver
 log = logging.getLogger(__name__)
 
 LOAD_MARKETS_TIMEOUT = 30.0
-MARKETS_REFRESH = 3600.0
-"""Seconds between two reloads of the instance's market list."""
 _BULK_METHODS = {
     Channel.TICKER: "fetch_tickers",
     Channel.QUOTE: "fetch_quotes",
@@ -81,6 +80,23 @@ def _known(resolver: SymbolResolver, text: str) -> bool:
 def can_stream(adapter: type[ExchangeAdapter]) -> bool:
     """True when the adapter implements :meth:`ExchangeAdapter.stream`."""
     return adapter.stream is not ExchangeAdapter.stream
+
+
+@dataclass
+class _Running:
+    """What one run of an instance set up, for the changes made while it runs (new listings)."""
+
+    adapter: ExchangeAdapter
+    caps: Capabilities
+    depth_limit: int
+    sink: RecordSink
+    klines: KlineSync
+    coverage: StreamCoverage
+    kline_keys: list[KlineKey]
+    """The series kept complete (a redis reset backfills them all)."""
+    group: asyncio.TaskGroup
+    streamed: set[str] = field(default_factory=set)
+    """Symbols a shard streams (one the rule drops and selects again keeps its shard)."""
 
 
 class InstanceRunner:
@@ -146,16 +162,7 @@ class InstanceRunner:
             self._select(adapter)
             self._publish_markets(markets)
             depth_limit = caps.nearest_depth(config.depth_levels)
-            plan = self.plan = plan_polling(
-                caps,
-                channels=self.channels,
-                symbols=len(self.symbols),
-                intervals=self.intervals,
-                depth_limit=depth_limit,
-                cadence=config.poll_interval,
-                share=config.rate_limit_share,
-                bulk_channels=bulk_channels(self.adapter_class),
-            )
+            plan = self.plan = self._plan(caps, depth_limit)
             for line in plan.describe(self.instance, self.streamed):
                 log.log(logging.INFO if plan.fits else logging.WARNING, "%s", line)
             sink = RecordSink(
@@ -178,22 +185,22 @@ class InstanceRunner:
                 async with StoreReader(self.writer.url, keys=self.writer.keys) as reader:
                     seeded = await klines.seed_from_store(reader, kline_keys)
                 log.info("%s: %d of %d K-line series already stored", self.instance, seeded, len(kline_keys))
-                klines.request(BackfillRequest("start", kline_keys, since=dict(sink.kline_cursor)))
+                klines.request(BackfillRequest("start", list(kline_keys), since=dict(sink.kline_cursor)))
                 sink.on_kline_gap = lambda key, since: klines.request(
                     BackfillRequest("gap in stream", [key], since={key: since})
                 )
 
                 def on_reset() -> None:
                     if self._run_id == run_id:
-                        klines.request(BackfillRequest("redis lost its data", kline_keys, full=True))
+                        klines.request(BackfillRequest("redis lost its data", list(kline_keys), full=True))
 
                 self.writer.on_reset(on_reset)
 
             coverage = self.stream_state = StreamCoverage()
-            self.supervisors = self._supervisors(adapter, sink, coverage, klines, kline_keys)
+            self.supervisors = []
             async with asyncio.TaskGroup() as group:
-                for supervisor in self.supervisors:
-                    group.create_task(supervisor.run(), name=f"stream:{supervisor.name}")
+                running = _Running(adapter, caps, depth_limit, sink, klines, coverage, kline_keys, group)
+                self._stream(running, self.symbols)
                 for channel in plan.channels:
                     poller = self.pollers[channel] = ChannelPoller(
                         adapter,
@@ -210,9 +217,9 @@ class InstanceRunner:
                         stream=coverage if channel in self.streamed else None,
                     )
                     group.create_task(poller.run(), name=f"poll:{self.instance}:{channel.value}")
-                if kline_keys:
+                if Channel.KLINE in self.channels:
                     group.create_task(klines.run_backfills(self._backoff()), name=f"backfill:{self.instance}")
-                group.create_task(self._refresh_markets(gateway), name=f"markets:{self.instance}")
+                group.create_task(self._refresh_markets(gateway, running), name=f"markets:{self.instance}")
                 self.ready.set()
 
     # ---- set-up ---------------------------------------------------------------------------------
@@ -286,10 +293,23 @@ class InstanceRunner:
                     "%s: observer %s failed on markets: %r", self.instance, type(observer).__name__, exc
                 )
 
-    async def _refresh_markets(self, gateway: RestGateway) -> None:
+    def _plan(self, caps: Capabilities, depth_limit: int) -> BudgetPlan:
+        config = self.config
+        return plan_polling(
+            caps,
+            channels=self.channels,
+            symbols=len(self.symbols),
+            intervals=self.intervals,
+            depth_limit=depth_limit,
+            cadence=config.poll_interval,
+            share=config.rate_limit_share,
+            bulk_channels=bulk_channels(self.adapter_class),
+        )
+
+    async def _refresh_markets(self, gateway: RestGateway, running: _Running) -> None:
         next_at = self.clock.monotonic()
         while True:
-            next_at += MARKETS_REFRESH
+            next_at += self.settings.markets_refresh
             await self.clock.sleep(max(0.0, next_at - self.clock.monotonic()))
             try:
                 markets = await gateway.call(
@@ -299,46 +319,86 @@ class InstanceRunner:
                 self.metrics.incr("errors")
                 self._warn.warning("markets", "%s: reloading markets failed: %r", self.instance, exc)
                 continue
+            if isinstance(self.config.symbols, SymbolRule):
+                self._follow_rule(self.config.symbols, markets, running)
             self._publish_markets(markets)
 
-    def _supervisors(
-        self,
-        adapter: ExchangeAdapter,
-        sink: RecordSink,
-        coverage: StreamCoverage,
-        klines: KlineSync,
-        kline_keys: list[KlineKey],
-    ) -> list[StreamSupervisor]:
-        """One supervisor per stream shard, each with its own state and its own K-line backfill."""
-        if not self.streamed:
-            return []
+    def _follow_rule(self, rule: SymbolRule, markets: Sequence[Market], running: _Running) -> None:
+        """Resolve the rule against reloaded markets: new listings join (streams, polling, K-line
+        history), symbols it no longer selects (delisted, halted) stop being polled."""
+        selected = resolve_symbols(rule, markets)
+        if not selected:
+            log.warning(
+                "%s: the symbol rule %s selects no market now; keeping the current symbols",
+                self.instance,
+                rule,
+            )
+            return
+        chosen = set(selected)
+        added = [s for s in selected if s not in set(self.symbols)]
+        removed = [s for s in self.symbols if s not in chosen]
+        if not added and not removed:
+            return
+        log.info(
+            "%s: the symbol rule now selects %d symbols: %d new (%s), %d gone (%s)",
+            self.instance,
+            len(selected),
+            len(added),
+            ", ".join(added[:10]) + (" …" if len(added) > 10 else ""),
+            len(removed),
+            ", ".join(removed[:10]) + (" …" if len(removed) > 10 else ""),
+        )
+        self.symbols = [s for s in self.symbols if s in chosen] + added
+        running.kline_keys[:] = [key for key in running.kline_keys if key[0] in chosen]
+        plan = self.plan = self._plan(running.caps, running.depth_limit)
+        if not plan.fits:
+            for line in plan.describe(self.instance, self.streamed):
+                log.warning("%s", line)
+        for channel, poller in self.pollers.items():
+            poller.follow(self.symbols, plan.channels[channel])
+        if not added:
+            return
+        if Channel.KLINE in self.channels:
+            keys = [(s, i) for s in added for i in self.intervals]
+            running.kline_keys += keys
+            running.klines.request(BackfillRequest("new listings", keys))
+        self._stream(running, added)
+
+    def _stream(self, running: _Running, symbols: Sequence[str]) -> None:
+        """Stream ``symbols``: one supervisor per shard, each with its own state and K-line backfill."""
+        symbols = [s for s in symbols if s not in running.streamed]
+        if not self.streamed or not symbols:
+            return
+        running.streamed.update(symbols)
         subscriptions = [
             Subscription(channel, symbol, interval)
-            for symbol in self.symbols
+            for symbol in symbols
             for channel in self.channels
             if channel in self.streamed
             for interval in (self.intervals if channel is Channel.KLINE else [None])
         ]
-        shards = adapter.stream_shards(subscriptions)
-        if len(shards) > 1:
+        shards = running.adapter.stream_shards(subscriptions)
+        known = len(self.supervisors)
+        if len(shards) > 1 or known:
             log.info("%s: %d subscriptions in %d shards", self.instance, len(subscriptions), len(shards))
-        wanted = set(kline_keys) if Channel.KLINE in self.streamed else set()
-        return [
-            self._supervisor(
-                adapter,
+        wanted = set(running.kline_keys) if Channel.KLINE in self.streamed else set()
+        for n, subs in enumerate(shards, start=1):
+            label = f"shard {n}/{len(shards)}" if not known else f"shard {known + n}"
+            supervisor = self._supervisor(
+                running.adapter,
                 subs,
-                sink=sink,
-                state=coverage.add({sub.symbol for sub in subs}),
-                klines=klines,
+                sink=running.sink,
+                state=running.coverage.add({sub.symbol for sub in subs}),
+                klines=running.klines,
                 streamed_klines=[
                     (sub.symbol, sub.interval)
                     for sub in subs
                     if sub.interval is not None and (sub.symbol, sub.interval) in wanted
                 ],
-                label="" if len(shards) == 1 else f"shard {n}/{len(shards)}",
+                label="" if len(shards) == 1 and not known else label,
             )
-            for n, subs in enumerate(shards, start=1)
-        ]
+            self.supervisors.append(supervisor)
+            running.group.create_task(supervisor.run(), name=f"stream:{supervisor.name}")
 
     def _supervisor(
         self,

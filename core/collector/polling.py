@@ -75,7 +75,6 @@ class ChannelPoller:
 
     async def run(self) -> None:
         """Poll forever on a drift-compensated cadence; pause while the stream covers the channel."""
-        cadence = self.plan.cadence
         next_at = self.clock.monotonic()
         covering = False  # polling for a down stream already (its grace has passed)
         while True:
@@ -95,6 +94,7 @@ class ChannelPoller:
                 log.warning("%s *: %s polling stops: %s", self.instance, self.channel.value, exc)
                 return
             self.cycles += 1
+            cadence = self.plan.cadence  # the plan changes when the symbols do
             if ok:
                 self.backoff.reset()
                 next_at += cadence
@@ -104,6 +104,12 @@ class ChannelPoller:
             if next_at < now - cadence:  # far behind (slow venue, long pause): skip, don't burst
                 next_at = now
             await self.clock.sleep(max(0.0, next_at - now))
+
+    def follow(self, symbols: Sequence[str], plan: ChannelPlan) -> None:
+        """Poll ``symbols`` from the next cycle on, on ``plan`` (the symbol rule selected others)."""
+        self.symbols = list(symbols)
+        self._wanted = frozenset(symbols)
+        self.plan = plan
 
     async def _stream_returns(self) -> bool:
         """Wait up to ``stream_grace`` for a down stream to come back; True when it did."""

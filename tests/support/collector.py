@@ -130,6 +130,8 @@ class FakeVenue:
     stream_period: float = 0.02
     rest_down: bool = False
     stream_down: bool = False
+    halted: set[str] = field(default_factory=lambda: {HALTED})
+    """Listed markets that do not trade (the others of ``SYMBOLS`` and ``HALTED`` do)."""
     symbols_down: set[str] = field(default_factory=set)
     """Symbols whose stream shard is dropped and refused (with :class:`ShardedFakeAdapter`)."""
     stall: bool = False
@@ -283,29 +285,18 @@ class FakeAdapter(ExchangeAdapter):
     async def load_markets(self) -> list[Market]:
         self._call("markets")
         now = self.venue.now()
-        markets = [
+        return [
             Market(
                 instance=self.instance,
                 symbol=s,
                 native_id=s.replace("/", ""),
                 base=s.split("/")[0],
                 quote=s.split("/")[1],
+                status="halted" if s in self.venue.halted else "trading",
                 receive_time=now,
             )
-            for s in SYMBOLS
+            for s in (*SYMBOLS, HALTED)
         ]
-        markets.append(
-            Market(
-                instance=self.instance,
-                symbol=HALTED,
-                native_id="OLDUSDT",
-                base="OLD",
-                quote="USDT",
-                status="halted",
-                receive_time=now,
-            )
-        )
-        return markets
 
     async def fetch_ticker(self, symbol: str) -> Ticker:
         self._call("ticker", symbol)
