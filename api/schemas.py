@@ -22,7 +22,10 @@ class Freshness(BaseModel):
         description="when quotewire received it, Unix ms", examples=[1700000000003]
     )
     age_ms: int | None = Field(description="milliseconds since receive_time", examples=[120])
-    stale: bool = Field(description="true when age_ms exceeds the configured stale_after (or no data)")
+    stale: bool = Field(
+        description="true when age_ms exceeds the configured stale_after, when the data reached the"
+        " collector more than stale_after after its event_time (it lags the market), or when there is no data"
+    )
 
 
 class TickerEnvelope(Freshness):

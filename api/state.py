@@ -33,18 +33,23 @@ class ApiState:
     def now_ms(self) -> int:
         return self.tuning.clock.now_ms()
 
-    def age(self, receive_time: int | None) -> tuple[int | None, bool]:
-        """``(age_ms, stale)`` of data received at ``receive_time`` (None: nothing stored)."""
+    def age(self, receive_time: int | None, event_time: int | None = None) -> tuple[int | None, bool]:
+        """``(age_ms, stale)`` of data received at ``receive_time`` (None: nothing stored).
+
+        Stale also when it reached the collector more than ``stale_after`` after the exchange's
+        ``event_time``: a collector that lags the market writes old data with fresh receive times.
+        """
         if receive_time is None:
             return None, True
         age = max(0, self.now_ms() - receive_time)
-        return age, age > self.stale_after_ms
+        late = event_time is not None and receive_time - event_time > self.stale_after_ms
+        return age, late or age > self.stale_after_ms
 
     def envelope(
         self, source: str, symbol: str, event_time: int | None, receive_time: int | None
     ) -> dict[str, Any]:
         """The freshness fields every answer carries."""
-        age, stale = self.age(receive_time)
+        age, stale = self.age(receive_time, event_time)
         return {
             "source": source,
             "symbol": symbol,

@@ -104,6 +104,20 @@ async def test_stale_flag_past_stale_after(client: httpx.AsyncClient, clock: Fix
     assert body["stale"] is True and body["age_ms"] == 5001
 
 
+async def test_data_that_reached_the_collector_late_is_stale(
+    redis_url: str, client: httpx.AsyncClient
+) -> None:
+    """A collector lagging the market writes old data with fresh receive times: its exchange event
+    time gives it away."""
+    late = f.quote("ETH/USDT", t=NOW - 5001).model_copy(update={"receive_time": NOW})
+    async with StoreWriter(redis_url, flush_interval=3600) as writer:
+        writer.put(late)
+        await writer.flush()
+    body = (await client.get(f"/v1/exchanges/{f.INSTANCE}/symbols/ETH-USDT/quote")).json()
+    assert body["receive_time"] == NOW and body["age_ms"] == 0
+    assert body["stale"] is True
+
+
 async def test_depth_levels_truncate_each_side(client: httpx.AsyncClient) -> None:
     body = (
         await client.get(f"/v1/exchanges/{f.INSTANCE}/symbols/BTCUSDT/depth", params={"levels": 1})

@@ -180,3 +180,29 @@ async def test_coverage_names_the_symbols_of_shards_that_are_down() -> None:
     await asyncio.wait_for(waiter, 1)
     assert coverage.uncovered(symbols) == ["BTC/USDT", "ETH/BTC"]
     await asyncio.wait_for(coverage.wait_down(), 1)  # returns at once while a shard is down
+
+
+def test_live_data_long_after_its_event_time_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    clock = VirtualClock()
+    writer = StoreWriter("redis://127.0.0.1:1/2")  # never started: records stay pending in memory
+    sink = RecordSink("lagging", writer, [], InstanceMetrics("lagging", writer), clock)
+    now = clock.now_ms()
+
+    def price(delay_ms: int) -> Price:
+        return Price(
+            instance="lagging", symbol="BTC/USDT", event_time=now - delay_ms, receive_time=now, price="1"
+        )
+
+    sink.put([price(4_000)], live=True)
+    sink.put([price(6_000)])  # REST data: its event time may be old (a quiet market)
+    assert not caplog.records
+    sink.put([price(6_000), price(6_500)], live=True)
+    sink.put([price(7_000)], live=True)
+    late = [r.getMessage() for r in caplog.records if "after its exchange event time" in r.getMessage()]
+    assert late == [
+        "lagging: live data arrives 6.5 s after its exchange event time: the collector lags the market"
+        " (CPU saturated?) or the network is slow",
+        "lagging: live data arrives 7.0 s after its exchange event time: the collector lags the market"
+        " (CPU saturated?) or the network is slow",
+    ]
+    assert sink.put([price(0)], live=True) == 1  # nothing is dropped, only reported

@@ -26,6 +26,10 @@ KlineKey = tuple[str, Interval]
 TRADE_MEMORY = 2_000
 """Trade ids remembered per symbol for de-duplication."""
 
+LATE_AFTER_MS = 5_000
+"""Live data received this long after its exchange event time is reported: the collector (or the
+network) lags the market, and the API will flag such data stale."""
+
 
 class _RecentIds:
     """A bounded set of the most recent ids."""
@@ -86,6 +90,8 @@ class RecordSink:
             keep(record)
         if not kept:
             return 0
+        if live:
+            self._check_lag(kept[-1])
         self.writer.put_many(kept)
         self.metrics.incr("records", len(kept))
         for observer in self.observers:
@@ -100,6 +106,18 @@ class RecordSink:
                     exc,
                 )
         return len(kept)
+
+    def _check_lag(self, record: Record) -> None:
+        """Warn (throttled) when a batch's newest record arrived long after the venue sent it."""
+        event_time = record.event_time
+        if event_time is not None and (lag := record.receive_time - event_time) > LATE_AFTER_MS:
+            self._warn.warning(
+                "late",
+                "%s: live data arrives %.1f s after its exchange event time: the collector lags the market"
+                " (CPU saturated?) or the network is slow",
+                self.instance,
+                lag / 1000,
+            )
 
     async def put_history(self, klines: Sequence[Kline]) -> int:
         """Write backfilled candles through the store's history lane; return how many."""
