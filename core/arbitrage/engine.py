@@ -156,6 +156,19 @@ class ArbitrageEngine:
             return
         self._replace(market, from_levels(bids, asks, time))
 
+    def withdraw(self, symbol: str) -> None:
+        """Take ``symbol``'s book out until it updates again (its data is late): the cycles through
+        it close, and none opens through it meanwhile."""
+        market = self.graph.index.get(symbol)
+        if market is None or self._books[market] is None:
+            return
+        self._books[market] = None
+        for edge in (2 * market, 2 * market + 1):
+            self._rates[edge] = NO_RATE
+            self._rescreen(edge)
+        for cycle_id in list(self._active_by_market[market]):
+            self._close(cycle_id)
+
     def _set_rates(self, market: int, book: Book) -> None:
         keep = self._log_keep
         rates = self._rates

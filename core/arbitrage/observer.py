@@ -17,6 +17,12 @@ class ArbitrageObserver:
     After each batch the engine's changes go to ``sink`` (an in-memory :class:`MemorySink` unless
     one is given). Records other than quotes, books and tickers with sizes are ignored. At most every
     ``stale_check`` seconds a batch also flags opportunities whose legs stopped updating.
+
+    A market whose book, quote or ticker reaches the collector more than ``stale_after_ms`` after its
+    exchange event time (when it carries one) is *late*: a collector or a connection lagging the
+    market. Its book is withdrawn and its quotes ignored until a record
+    arrives on time again, so books from different moments (one connection minutes behind another)
+    never make a cycle.
     """
 
     def __init__(
@@ -33,6 +39,9 @@ class ArbitrageObserver:
         self._clock = clock
         self._stale_check = stale_check
         self._next_stale_check = clock.monotonic()
+        self._late_after = self.engine.settings.stale_after_ms
+        self.late: set[str] = set()
+        """Symbols whose data arrives late (withdrawn from the engine)."""
 
     def on_markets(self, markets: Sequence[Market]) -> None:
         """Rebuild the graph and cycles from the instance's markets."""
@@ -50,17 +59,35 @@ class ArbitrageObserver:
         """
         books: dict[str, Record] = {}
         tops: dict[str, Record] = {}
+        late, late_after = self.late, self._late_after
+        withdrawn: list[str] = []
         for record in records:
+            symbol = record.symbol
             if isinstance(record, Quote) or (isinstance(record, Ticker) and ticker_top(record) is not None):
-                tops[record.symbol] = record
+                tops[symbol] = record
             elif isinstance(record, OrderBook):
-                books[record.symbol] = record
-                tops.pop(record.symbol, None)
-        apply = self.engine.apply
-        for record in books.values():
-            apply(record)
-        for record in tops.values():
-            apply(record)
+                books[symbol] = record
+                tops.pop(symbol, None)
+            else:
+                continue
+            event_time = record.event_time  # (REST books and Binance's quotes have none)
+            if event_time is None:
+                continue
+            if record.receive_time - event_time <= late_after:
+                late.discard(symbol)
+            elif symbol not in late:
+                late.add(symbol)
+                withdrawn.append(symbol)
+        engine = self.engine
+        for symbol in withdrawn:
+            engine.withdraw(symbol)
+        apply = engine.apply
+        for symbol, record in books.items():
+            if symbol not in late:
+                apply(record)
+        for symbol, record in tops.items():
+            if symbol not in late:
+                apply(record)
         now = self._clock.monotonic()
         if now >= self._next_stale_check:
             self._next_stale_check = now + self._stale_check

@@ -10,7 +10,7 @@ from core.arbitrage import ArbitrageEngine, ArbitrageObserver, ArbitrageSettings
 from core.arbitrage import plugin as arbitrage_plugin
 from core.arbitrage.book import clean_levels
 from core.arbitrage.evaluate import CONTEXT
-from core.models import CheckedLevels, Market, Ticker
+from core.models import CheckedLevels, Market, OrderBook, Ticker
 from tests.arbitrage.support import INSTANCE, FixedClock, book, market, quote
 
 FEE = Decimal("0.001")
@@ -277,3 +277,38 @@ def test_a_book_of_checked_levels_evaluates_like_a_plain_one() -> None:
         built.apply(record)
         found.append(only(built))
     assert found[0] == found[1]
+
+
+def test_a_market_whose_data_arrives_late_is_withdrawn_until_it_is_on_time() -> None:
+    """Books minutes behind the market (a lagging connection) must not make a cycle with fresh ones."""
+    observer, sink = triangle_observer()
+    now = 1_000_000
+    observer.on_records([
+        quote("BTC/USDT", "99.9", "5", "100", "1"),
+        quote("ETH/BTC", "0.0999", "500", "0.1", "100"),
+        quote("ETH/USDT", "11", "100", "11.01", "500"),
+    ])
+    assert [o.id for o in sink.opportunities(INSTANCE)] == [FORWARD]
+
+    def timed(record: OrderBook, delay_ms: int) -> OrderBook:
+        return record.model_copy(update={"event_time": now - delay_ms, "receive_time": now})
+
+    mispriced = book("ETH/USDT", [("11", "100")], [("11.01", "500")])
+    observer.on_records([timed(mispriced, 5_001)])  # sent 5 s before it arrived
+    assert observer.late == {"ETH/USDT"} and sink.opportunities(INSTANCE) == []
+    observer.on_records([quote("ETH/USDT", "11", "100", "11.01", "500")])  # no event time: no proof
+    assert sink.opportunities(INSTANCE) == []
+    observer.on_records([timed(mispriced, 200)])  # on time again
+    assert observer.late == set() and [o.id for o in sink.opportunities(INSTANCE)] == [FORWARD]
+    assert [kind for kind, _, _ in sink.events] == ["open", "close", "open"]
+
+
+def test_withdrawing_a_market_closes_its_cycles_and_screens_them_out() -> None:
+    built = triangle()
+    assert built.opportunities() != []
+    built.withdraw("ETH/USDT")
+    assert built.opportunities() == []
+    built.recompute_all(exact=True)  # nothing passes without the book, even unscreened
+    assert built.opportunities() == []
+    built.withdraw("ETH/USDT")  # twice, or an unknown symbol: nothing to do
+    built.withdraw("NOPE/USDT")
