@@ -1,10 +1,11 @@
 """REST polling of one channel of one instance, on the cadence the budget plan gives it.
 
 A poller of a channel the instance also streams runs only while a stream shard is down, only for the
-symbols no delivering shard covers, and only after the shard has had ``stream_grace`` seconds to come
-back (a reconnect usually takes milliseconds; polling for it would spend REST weight for nothing). Each cycle
-makes the plan's calls (one bulk call, or one per symbol / per symbol and interval, a few at a time);
-a cycle in which every call failed is followed by a backoff before the next.
+symbols no delivering shard covers, and only after the shard has had ``stream_grace`` seconds to
+come back (a reconnect usually takes milliseconds; polling for it would spend REST weight for
+nothing); the grace is waited once per outage, not before every cycle. Each cycle makes the plan's
+calls (one bulk call, or one per symbol / per symbol and interval, a few at a time); a cycle in
+which every call failed is followed by a backoff before the next.
 """
 
 from __future__ import annotations

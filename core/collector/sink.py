@@ -72,6 +72,7 @@ class RecordSink:
         self.on_kline_gap: Callable[[KlineKey, int], None] | None = None
         self._trades: dict[str, _RecentIds] = {}
         self._warn = ThrottledLog(log, clock)
+        self._late_log = ThrottledLog(log, clock, period=60.0, burst=1)  # a line a minute while it lasts
 
     def put(self, records: Sequence[Record], *, live: bool = False) -> int:
         """Write ``records``; return how many were new. ``live`` marks stream data (gap-checked)."""
@@ -111,7 +112,7 @@ class RecordSink:
         """Warn (throttled) when a batch's newest record arrived long after the venue sent it."""
         event_time = record.event_time
         if event_time is not None and (lag := record.receive_time - event_time) > LATE_AFTER_MS:
-            self._warn.warning(
+            self._late_log.warning(
                 "late",
                 "%s: live data arrives %.1f s after its exchange event time: the collector lags the market"
                 " (CPU saturated?) or the network is slow",

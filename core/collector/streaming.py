@@ -4,11 +4,11 @@ An instance's subscriptions are split into *shards* (``adapter.stream_shards``: 
 on Binance), and each shard has its own supervisor and :class:`StreamState`, so a lost connection
 costs only its own symbols a reconnect and a backfill; :class:`StreamCoverage` tells the pollers
 which symbols no stream covers right now. A *session* consumes ``adapter.stream(subscriptions)``
-until it fails. The stream counts as up from
-its first batch; while it is down, the REST pollers of the streamed channels take over. A session
-that delivered data for a while and then ended (``serverShutdown``, the 24-hour disconnect) is
-reconnected at once (as is a first short one); consecutive failures back off exponentially with
-jitter. When no batch arrives for ``stall_timeout`` seconds the session is abandoned and reconnected.
+until it fails. The stream counts as up from its first batch; while it is down, the REST pollers of
+the streamed channels take over for its symbols. A session that delivered data for a while and then
+ended (``serverShutdown``, the 24-hour disconnect) is reconnected at once (as is a first short one);
+consecutive failures back off exponentially with jitter. When no batch arrives for
+``stall_timeout`` seconds the session is abandoned and reconnected.
 """
 
 from __future__ import annotations
