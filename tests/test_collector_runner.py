@@ -318,14 +318,21 @@ async def test_the_budget_limits_the_call_rate(redis_url: str) -> None:
     assert len([c for c in venue.calls if c[1] == "price"]) <= 30
 
 
+def streaming_harness(redis_url: str, venue: FakeVenue, adapter: type[FakeAdapter]) -> Harness:
+    """A runner streaming every channel (and polling only what no stream covers)."""
+    streaming = make_adapter(venue, adapter, streams=frozenset(ALL_CHANNELS))
+    return Harness(redis_url, venue, streaming, instance(transport="auto", kline_history=5))
+
+
+async def streaming_everything(h: Harness) -> None:
+    await eventually(lambda: _stream_up(h))
+    await eventually(h.latest_all)
+
+
 async def test_streams_first_and_rest_only_while_the_stream_is_down(redis_url: str) -> None:
     venue = FakeVenue()
-    adapter = make_adapter(venue, StreamingFakeAdapter, streams=frozenset(ALL_CHANNELS))
-    config = instance(transport="auto", kline_history=5)
-    harness = Harness(redis_url, venue, adapter, config)
-    async with harness.run() as h:
-        await eventually(lambda: _stream_up(h))
-        await eventually(h.latest_all)
+    async with streaming_harness(redis_url, venue, StreamingFakeAdapter).run() as h:
+        await streaming_everything(h)
         await asyncio.sleep(0.3)
         polled = _polls(venue)
         await asyncio.sleep(0.5)
@@ -340,12 +347,8 @@ async def test_streams_first_and_rest_only_while_the_stream_is_down(redis_url: s
 
 async def test_a_lost_shard_is_polled_for_its_own_symbols_only(redis_url: str) -> None:
     venue = FakeVenue()
-    adapter = make_adapter(venue, ShardedFakeAdapter, streams=frozenset(ALL_CHANNELS))
-    config = instance(transport="auto", kline_history=5)
-    harness = Harness(redis_url, venue, adapter, config)
-    async with harness.run() as h:
-        await eventually(lambda: _stream_up(h))
-        await eventually(h.latest_all)
+    async with streaming_harness(redis_url, venue, ShardedFakeAdapter).run() as h:
+        await streaming_everything(h)
         btc, eth = h.runner.supervisors
         assert [s.subscriptions[0].symbol for s in (btc, eth)] == SYMBOLS
         mark, polls = len(venue.calls), _polls(venue)
