@@ -50,6 +50,33 @@ async def test_a_stop_request_wins_over_a_failure_on_the_way_out(
         assert runs == 1
 
 
+async def test_a_lost_cancellation_of_the_runner_is_repeated(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runner that lets one cancellation go (3.11 can lose one that meets a finishing await) is
+    cancelled again: the collector still stops."""
+    async with venue_running() as venue:
+        collector = Collector(app_config(venue, redis_url, list(trading(venue, 1))), binance_host())
+        cancellations = 0
+
+        async def run() -> None:
+            nonlocal cancellations
+            try:
+                await never_ends()
+            except asyncio.CancelledError:
+                cancellations += 1  # lost
+            await never_ends()
+
+        monkeypatch.setattr(collector.runners[INSTANCE], "run", run)
+        task = asyncio.create_task(collector.run())
+        await asyncio.sleep(0.1)
+        task.cancel()
+        async with asyncio.timeout(5):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert cancellations == 1
+
+
 async def test_a_crash_restarts_the_instance_and_a_config_error_stops_the_collector(
     redis_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
