@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -24,22 +25,12 @@ async def fails_on_the_way_out() -> None:
         raise ConnectionResetError("reset while closing")
 
 
-async def test_a_stop_request_wins_over_a_failure_on_the_way_out(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
+async def stop_while_running(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, run: Callable[[], Awaitable[None]]
 ) -> None:
-    """On 3.11 the runner's task group turns the cancellation into the failure; the collector must
-    still stop instead of taking it for a crash and restarting the instance."""
+    """Run a collector whose instance runner is ``run``, cancel it, and require it to stop."""
     async with venue_running() as venue:
         collector = Collector(app_config(venue, redis_url, list(trading(venue, 1))), binance_host())
-        runs = 0
-
-        async def run() -> None:
-            nonlocal runs
-            runs += 1
-            async with asyncio.TaskGroup() as group:
-                group.create_task(fails_on_the_way_out())
-                group.create_task(never_ends())
-
         monkeypatch.setattr(collector.runners[INSTANCE], "run", run)
         task = asyncio.create_task(collector.run())
         await asyncio.sleep(0.2)
@@ -47,7 +38,24 @@ async def test_a_stop_request_wins_over_a_failure_on_the_way_out(
         async with asyncio.timeout(5):
             with pytest.raises(asyncio.CancelledError):
                 await task
-        assert runs == 1
+
+
+async def test_a_stop_request_wins_over_a_failure_on_the_way_out(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On 3.11 the runner's task group turns the cancellation into the failure; the collector must
+    still stop instead of taking it for a crash and restarting the instance."""
+    runs = 0
+
+    async def run() -> None:
+        nonlocal runs
+        runs += 1
+        async with asyncio.TaskGroup() as group:
+            group.create_task(fails_on_the_way_out())
+            group.create_task(never_ends())
+
+    await stop_while_running(redis_url, monkeypatch, run)
+    assert runs == 1
 
 
 async def test_a_lost_cancellation_of_the_runner_is_repeated(
@@ -55,26 +63,18 @@ async def test_a_lost_cancellation_of_the_runner_is_repeated(
 ) -> None:
     """A runner that lets one cancellation go (3.11 can lose one that meets a finishing await) is
     cancelled again: the collector still stops."""
-    async with venue_running() as venue:
-        collector = Collector(app_config(venue, redis_url, list(trading(venue, 1))), binance_host())
-        cancellations = 0
+    cancellations = 0
 
-        async def run() -> None:
-            nonlocal cancellations
-            try:
-                await never_ends()
-            except asyncio.CancelledError:
-                cancellations += 1  # lost
+    async def run() -> None:
+        nonlocal cancellations
+        try:
             await never_ends()
+        except asyncio.CancelledError:
+            cancellations += 1  # lost
+        await never_ends()
 
-        monkeypatch.setattr(collector.runners[INSTANCE], "run", run)
-        task = asyncio.create_task(collector.run())
-        await asyncio.sleep(0.1)
-        task.cancel()
-        async with asyncio.timeout(5):
-            with pytest.raises(asyncio.CancelledError):
-                await task
-        assert cancellations == 1
+    await stop_while_running(redis_url, monkeypatch, run)
+    assert cancellations == 1
 
 
 async def test_a_crash_restarts_the_instance_and_a_config_error_stops_the_collector(
