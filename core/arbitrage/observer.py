@@ -20,9 +20,8 @@ class ArbitrageObserver:
 
     A market whose book, quote or ticker reaches the collector more than ``stale_after_ms`` after its
     exchange event time (when it carries one) is *late*: a collector or a connection lagging the
-    market. Its book is withdrawn and its quotes ignored until a record
-    arrives on time again, so books from different moments (one connection minutes behind another)
-    never make a cycle.
+    market. Its book is withdrawn and its quotes ignored until a record arrives on time again, so
+    books from different moments (one connection minutes behind another) never make a cycle.
     """
 
     def __init__(

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from core.adapter import ExchangeAdapter, Subscription
@@ -95,8 +95,6 @@ class _Running:
     kline_keys: list[KlineKey]
     """The series kept complete (a redis reset backfills them all)."""
     group: asyncio.TaskGroup
-    streamed: set[str] = field(default_factory=set)
-    """Symbols a shard streams (one the rule drops and selects again keeps its shard)."""
 
 
 class InstanceRunner:
@@ -334,8 +332,8 @@ class InstanceRunner:
                 rule,
             )
             return
-        chosen = set(selected)
-        added = [s for s in selected if s not in set(self.symbols)]
+        chosen, current = set(selected), set(self.symbols)
+        added = [s for s in selected if s not in current]
         removed = [s for s in self.symbols if s not in chosen]
         if not added and not removed:
             return
@@ -366,10 +364,10 @@ class InstanceRunner:
 
     def _stream(self, running: _Running, symbols: Sequence[str]) -> None:
         """Stream ``symbols``: one supervisor per shard, each with its own state and K-line backfill."""
-        symbols = [s for s in symbols if s not in running.streamed]
+        covered = running.coverage.symbols()  # a symbol the rule drops and selects again keeps its shard
+        symbols = [s for s in symbols if s not in covered]
         if not self.streamed or not symbols:
             return
-        running.streamed.update(symbols)
         subscriptions = [
             Subscription(channel, symbol, interval)
             for symbol in symbols

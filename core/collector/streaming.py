@@ -88,6 +88,10 @@ class StreamCoverage:
         """True when there are shards and every one of them delivers."""
         return bool(self.shards) and all(state.is_up for state, _ in self.shards)
 
+    def symbols(self) -> set[str]:
+        """Every symbol some shard streams, delivering or not."""
+        return set().union(*(shard for _, shard in self.shards))
+
     def uncovered(self, symbols: Sequence[str]) -> list[str]:
         """Those of ``symbols`` (in order) that no delivering shard covers."""
         covered: set[str] = set()
