@@ -33,7 +33,7 @@ channel, event→Redis is split into event→receive (the venue's send, the sock
 collector's socket buffers: a frame is stamped when the collector takes it from the connection)
 and receive→Redis (the collector's own path).
 Figures are only taken after the stream is up, every subscription has produced data and the
-start-up K-line backfill (a REST catch-up of every series, 4-6 minutes for 1,000 symbols) is over
+start-up K-line backfill (a REST catch-up of every series, ~30 s for 1,000 symbols) is over
 (warm-up), and ``--settle`` seconds later (connections that fell behind during the catch-up drain).
 
     .venv/bin/python -m bench.collect [--symbols 1000] [--rate 10000] [--seconds 10] [--timeline]

@@ -78,10 +78,22 @@ class ExchangeAdapter(abc.ABC):
         self.config = config
         self.instance = config.name
         self.clock = clock
-        self.rest_guard: RestGuard | None = None
+        self._rest_guard: RestGuard | None = None
+
+    @property
+    def rest_guard(self) -> RestGuard | None:
         """Set by the collector: every REST call an adapter makes on its own (e.g. the depth snapshot
         a stream needs to resync a book) must go through :meth:`guarded_rest`, so it counts against
         the instance's budget and waits out the venue's 429/418 pauses like the collector's calls."""
+        return self._rest_guard
+
+    @rest_guard.setter
+    def rest_guard(self, guard: RestGuard | None) -> None:
+        self._rest_guard = guard
+        self.rest_guard_changed()
+
+    def rest_guard_changed(self) -> None:  # noqa: B027 - optional hook
+        """Called when :attr:`rest_guard` is set or removed (e.g. to switch a client's own throttle)."""
 
     async def __aenter__(self) -> Self:
         await self.open()

@@ -116,7 +116,9 @@ class CcxtAdapter(ExchangeAdapter):
         exchange_id = self.ccxt_id or self.config.ccxt_id
         if not exchange_id or not hasattr(ccxt_async, exchange_id):
             raise PluginError(f"{self.instance}: unknown ccxt exchange id {exchange_id!r}")
-        params: dict[str, Any] = {"enableRateLimit": True, "options": dict(self.ccxt_options)}
+        # ccxt's own throttle only without the collector's budget (see rest_guard_changed)
+        throttle = self.rest_guard is None
+        params: dict[str, Any] = {"enableRateLimit": throttle, "options": dict(self.ccxt_options)}
         credentials = self.config.credentials
         if credentials is not None:
             for key, secret in (
@@ -230,6 +232,19 @@ class CcxtAdapter(ExchangeAdapter):
             symbol=symbol,
             suggestions=self._resolver.suggest(symbol),
         )
+
+    def rest_guard_changed(self) -> None:
+        """ccxt's own throttle runs only while no :attr:`rest_guard` is installed.
+
+        Under the collector every REST call already waits for the instance's weight budget (the
+        venue's published limit, its used-weight header, 429/418 pauses). ccxt's throttle on top is
+        a second, hidden limit the budget planner knows nothing about: it spaces calls by its own
+        ``rateLimit`` x cost (Binance: 20 ms a K-line request, 50 ms a depth snapshot), so a plan
+        that "fits" ran far slower than planned. Without a guard (the adapter used on its own) it
+        stays on.
+        """
+        if self._exchange is not None:
+            self._exchange.enableRateLimit = self.rest_guard is None
 
     async def ensure_markets(self) -> Mapping[str, Market]:
         """Load markets once, on first need."""

@@ -172,3 +172,25 @@ async def test_generic_adapter_unknown_symbol(generic: GenericBinance) -> None:
     assert "BTC/USDT" in caught.value.suggestions
     with pytest.raises(UnknownSymbolError):
         await generic.fetch_ticker("NOPE/USDT")
+
+
+async def _passthrough_guard(
+    endpoint: str, request: Any, *, symbol: str = "*", weight: int | None = None, urgent: bool = False
+) -> Any:
+    return await request()
+
+
+async def test_ccxt_throttle_only_without_the_collector_budget(generic: GenericBinance) -> None:
+    """The collector's budget paces every call; ccxt's own throttle on top would be a second limit
+    the plan knows nothing about. On its own the adapter keeps ccxt's throttle."""
+    assert generic.exchange.enableRateLimit is True
+    generic.rest_guard = _passthrough_guard
+    assert generic.exchange.enableRateLimit is False
+    assert (await generic.fetch_klines("BTC/USDT", Interval.M1, limit=2))[0].symbol == "BTC/USDT"
+    generic.rest_guard = None
+    assert generic.exchange.enableRateLimit is True
+
+    later = GenericBinance(generic.config)
+    later.rest_guard = _passthrough_guard  # installed before the ccxt client exists
+    async with later:
+        assert later.exchange.enableRateLimit is False
