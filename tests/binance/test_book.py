@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import SequenceGapError
-from core.models import CheckedLevels
+from core.models import CheckedLevels, OrderBook, trusted
+from core.store.codec import decode, encode
 from exchanges.binance.book import LocalBook
 from exchanges.binance.parsers import BinanceParser, DepthDiff, DepthSnapshot
 
@@ -134,3 +135,31 @@ def test_top_matches_a_full_sort_after_any_diffs(
         expected_bids = sorted(book.bids.items(), reverse=True)[:levels]
         expected_asks = sorted(book.asks.items())[:levels]
         assert book.top(levels) == (expected_bids, expected_asks)
+
+
+_TEXT_PRICES = st.sampled_from(["0.00000001", "0.00000010", "0.0000001", "1", "1.00000000", "1.0", "1E+2"])
+_TEXT_AMOUNTS = st.sampled_from(["0", "0.00000000", "0.00000001", "0.00001230", "3", "3.0"])
+_TEXT_CHANGES = st.lists(st.tuples(_TEXT_PRICES, _TEXT_AMOUNTS), max_size=5)
+
+
+@given(st.lists(st.tuples(_TEXT_CHANGES, _TEXT_CHANGES), max_size=30), st.integers(min_value=1, max_value=6))
+def test_the_stored_book_is_the_validated_models_json_after_any_diffs(
+    steps: list[tuple[list[tuple[str, str]], list[tuple[str, str]]]], levels: int
+) -> None:
+    """The book the store writes is byte for byte what pydantic writes for the same book, after
+    every diff, including text Python would print with an exponent (``1E-8``) and a level whose
+    amount changed (or whose price came back in another spelling, ``1.0`` for ``1``)."""
+    book = LocalBook("X/Y")
+    book.on_snapshot(DepthSnapshot(1, [(Decimal("0.5"), Decimal("1"))], [(Decimal("300"), Decimal("1"))]))
+    for n, (bid_changes, ask_changes) in enumerate(steps):
+        bids = [(Decimal(p), Decimal(a)) for p, a in bid_changes]
+        asks = [(Decimal(p), Decimal(a)) for p, a in ask_changes]
+        book.on_diff(DepthDiff("X/Y", n + 2, n + 2, None, bids, asks))
+        top_bids, top_asks = book.top(levels)
+        record = trusted(
+            OrderBook, instance="i", symbol="X/Y", event_time=None, receive_time=n,
+            bids=top_bids, asks=top_asks, sequence=n + 2, depth=levels,
+        )  # fmt: skip
+        validated = OrderBook(**record.model_dump())
+        assert encode(record) == validated.__pydantic_serializer__.to_json(validated)
+        assert decode(encode(record), OrderBook) == validated
