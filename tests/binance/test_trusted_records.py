@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from core.errors import BadResponseError
+from core.intervals import Interval
 from core.models import Channel, Market, Quote, Record, trusted
 from core.store.codec import encode
 from exchanges.binance.parsers import BinanceParser
@@ -28,19 +29,24 @@ KLINE = {"e": "kline", "E": 1633998523963, "s": "BNBBTC",
                "v": "25877.00000000", "n": 30, "x": False, "q": "9116.04600000",
                "V": "58", "Q": "20.46", "B": "0"}}  # fmt: skip
 
-Parse = Callable[[BinanceParser, dict[str, Any]], Record]
-CASES: list[tuple[str, Parse, dict[str, Any]]] = [
+KLINE_ROW = [1706630400000, "43519.34000000", "43936.00000000", "43171.00000000", "43488.71000000",
+             "20.55495000", 1706633999999, "0.00000001", 3743, "10.914", "473782.957", "0"]  # fmt: skip
+
+Parse = Callable[[BinanceParser, Any], Record]
+CASES: list[tuple[str, Parse, Any]] = [
     ("ticker", lambda p, e: p.ws_ticker(e, RECEIVED), TICKER),
     ("bookTicker", lambda p, e: p.ws_book_ticker(e, RECEIVED), BOOK),
     ("bookTicker with E", lambda p, e: p.ws_book_ticker(e, RECEIVED), {**BOOK, "E": 1672515782136}),
     ("trade", lambda p, e: p.ws_trade(e, RECEIVED), TRADE),
     ("price", lambda p, e: p.ws_price(e, RECEIVED), TRADE),
     ("kline", lambda p, e: p.ws_kline(e, RECEIVED), KLINE),
+    ("kline row (REST)", lambda p, e: p.kline_row("BNB/BTC", Interval.H1, e, RECEIVED), KLINE_ROW),
+    ("running kline row", lambda p, e: p.kline_row("BNB/BTC", Interval.H1, e, 1706630500000), KLINE_ROW),
 ]
 
 
 @pytest.mark.parametrize(("name", "parse", "event"), CASES, ids=[c[0] for c in CASES])
-def test_parsed_records_equal_validated_ones(name: str, parse: Parse, event: dict[str, Any]) -> None:
+def test_parsed_records_equal_validated_ones(name: str, parse: Parse, event: Any) -> None:
     record = parse(BinanceParser("b", [MARKET]), event)
     validated = type(record).model_validate(record.model_dump())
     assert record == validated
@@ -74,3 +80,16 @@ def test_trusted_refuses_unknown_fields_and_keeps_defaults() -> None:
 def test_fast_encoding_writes_pydantic_json(name: str, parse: Parse, event: dict[str, Any]) -> None:
     record = parse(BinanceParser("b", [MARKET]), event)
     assert encode(record) == type(record).__pydantic_serializer__.to_json(record)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [(1, "NaN"), (2, 0.1), (4, "abc"), (5, None), (0, "1706630400000"), (6, 1.5), (8, "3743")],
+)
+def test_bad_kline_rows_are_refused(column: int, value: Any) -> None:
+    row = list(KLINE_ROW)
+    row[column] = value
+    with pytest.raises(BadResponseError, match="BNB/BTC"):
+        BinanceParser("b", [MARKET]).kline_row("BNB/BTC", Interval.H1, row, RECEIVED)
+    with pytest.raises(BadResponseError, match="BNB/BTC"):
+        BinanceParser("b", [MARKET]).kline_row("BNB/BTC", Interval.H1, KLINE_ROW[:8], RECEIVED)
