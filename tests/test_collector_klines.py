@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.collector.backoff import Backoff
-from core.collector.klines import BackfillRequest, KlineSync, merge_requests
-from core.intervals import Interval
+from core.collector.klines import BackfillRequest, KlineSync, history_start, merge_requests
+from core.intervals import ALL_INTERVALS, Interval
 
 BTC_1M = ("BTC/USDT", Interval.M1)
 BTC_1H = ("BTC/USDT", Interval.H1)
@@ -72,3 +74,28 @@ async def test_requests_queued_meanwhile_are_served_together(monkeypatch: pytest
     loop.cancel()
     await asyncio.gather(loop, return_exceptions=True)
     assert [list(r.keys) for r in served] == [[BTC_1M], [BTC_1H, ETH_1M]]
+
+
+def _stepped_history_start(interval: Interval, now_ms: int, candles: int, utc_offset_ms: int) -> int:
+    """The reference: step back one candle at a time."""
+    open_time = interval.open_time(now_ms, utc_offset_ms)
+    for _ in range(max(0, candles - 1)):
+        open_time = interval.open_time(open_time - 1, utc_offset_ms)
+    return open_time
+
+
+@given(
+    st.sampled_from(list(ALL_INTERVALS)),
+    st.integers(min_value=0, max_value=4_102_444_800_000),  # 1970 to 2100
+    st.integers(min_value=0, max_value=1_200),
+    st.sampled_from([0, 8 * 3_600_000, -5 * 3_600_000]),  # UTC, HTX's UTC+8, a UTC-5 venue
+)
+def test_the_history_start_is_that_many_candles_back(
+    interval: Interval, now_ms: int, candles: int, utc_offset_ms: int
+) -> None:
+    expected = _stepped_history_start(interval, now_ms, candles, utc_offset_ms)
+    found = history_start(interval, now_ms, candles, utc_offset_ms)
+    if expected >= 0:
+        assert found == expected
+    else:  # before the epoch, where callers clamp to 0 anyway
+        assert found <= max(0, interval.open_time(now_ms, utc_offset_ms))

@@ -455,3 +455,39 @@ async def test_cancellation_stops_cleanly_and_closes_the_adapter(redis_url: str)
         task = h.task
     assert task is not None and task.cancelled()
     assert venue.opened == venue.closed == 1
+
+
+class _KlineStartsRecorded(FakeAdapter):
+    """Records the start of every K-line request."""
+
+    starts: list[tuple[str, Interval, int | None]]
+
+    async def fetch_klines(
+        self, symbol: str, interval: Interval, *, start_ms: int | None = None, limit: int = 500
+    ) -> list[Kline]:
+        self.starts.append((symbol, interval, start_ms))
+        return await super().fetch_klines(symbol, interval, start_ms=start_ms, limit=limit)
+
+
+async def test_kline_polling_keeps_series_current_and_leaves_history_to_the_backfill(redis_url: str) -> None:
+    """A poll of a series nothing was written for yet asks for the last two candles, not the whole
+    ``kline_history``: every poll cycle before the backfill had written a series fetched its whole
+    history again, at live priority. The history still arrives, once, through the backfill."""
+    venue = FakeVenue()
+    adapter = make_adapter(venue, _KlineStartsRecorded)
+    adapter.starts = []
+    config = instance(channels=["kline"], intervals=["1m"], kline_history=HISTORY)
+    harness = Harness(redis_url, venue, adapter, config)
+    async with harness.run() as h:
+        for symbol in SYMBOLS:
+            await eventually(lambda s=symbol: h.complete(s, Interval.M1, HISTORY))  # type: ignore[misc]
+        await eventually(lambda: _polled_cycles(h, 3))
+    for symbol in SYMBOLS:
+        starts = sorted(start for s, _, start in adapter.starts if s == symbol if start is not None)
+        assert len(starts) >= 4
+        assert starts[0] < venue.now() - (HISTORY - 2) * 60_000  # the whole history: the backfill
+        assert starts[1] >= venue.now() - 3 * 60_000  # every other request: the last candles
+
+
+async def _polled_cycles(h: Harness, cycles: int) -> bool:
+    return all(poller.cycles >= cycles for poller in h.runner.pollers.values())

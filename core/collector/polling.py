@@ -208,6 +208,6 @@ class ChannelPoller:
 
     def _kline_call(self, symbol: str, interval: Interval) -> Callable[[], Awaitable[None]]:
         async def call() -> None:
-            await self.klines.catch_up((symbol, interval))
+            await self.klines.poll((symbol, interval))
 
         return call
