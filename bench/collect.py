@@ -209,7 +209,13 @@ def start_binance_venue(port: int, symbols: int, firehose: bool, rate: float) ->
 
 
 def write_config(
-    directory: Path, redis_url: str, venue_port: int, symbols: int, arbitrage: bool, flush_ms: int
+    directory: Path,
+    redis_url: str,
+    venue_port: int,
+    symbols: int,
+    arbitrage: bool,
+    flush_ms: int,
+    kline_history: int = 0,
 ) -> Path:
     root = f"127.0.0.1:{venue_port}"
     config = {
@@ -220,7 +226,7 @@ def write_config(
             INSTANCE: {
                 "plugin": "binance", "simulated": True, "symbols": {"status": "trading", "limit": symbols},
                 "channels": CHANNELS, "intervals": INTERVALS, "depth_levels": 20, "transport": "auto",
-                "kline_history": 0, "urls": {"rest": f"http://{root}", "websocket": f"ws://{root}"},
+                "kline_history": kline_history, "urls": {"rest": f"http://{root}", "websocket": f"ws://{root}"},
                 "options": {"arbitrage": {"enabled": arbitrage}},
             }
         },
@@ -342,7 +348,13 @@ def run_phase(
         with tempfile.TemporaryDirectory(prefix="qw-bench-") as directory:
             collector = start_collector(
                 write_config(
-                    Path(directory), server.url(2), port, args.symbols, args.arbitrage, args.flush_ms
+                    Path(directory),
+                    server.url(2),
+                    port,
+                    args.symbols,
+                    args.arbitrage,
+                    args.flush_ms,
+                    args.kline_history,
                 ),
                 profile,
             )
@@ -464,6 +476,12 @@ def main() -> int:
         "--settle", type=float, default=15.0, help="seconds between the end of the warm-up and the window"
     )
     parser.add_argument("--flush-ms", type=int, default=20, help="the collector's store flush interval")
+    parser.add_argument(
+        "--kline-history",
+        type=int,
+        default=0,
+        help="candles of history the start-up backfill writes per series (the shipped config: 1000)",
+    )
     parser.add_argument("--coverage", type=float, default=0.9, help="share of streams seen to end warm-up")
     parser.add_argument("--phase", choices=["both", "paced", "firehose"], default="both")
     parser.add_argument(
