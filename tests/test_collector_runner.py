@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -460,7 +460,7 @@ async def test_cancellation_stops_cleanly_and_closes_the_adapter(redis_url: str)
 class _KlineStartsRecorded(FakeAdapter):
     """Records the start of every K-line request."""
 
-    starts: list[tuple[str, Interval, int | None]]
+    starts: ClassVar[list[tuple[str, Interval, int | None]]] = []
 
     async def fetch_klines(
         self, symbol: str, interval: Interval, *, start_ms: int | None = None, limit: int = 500
@@ -475,7 +475,7 @@ async def test_kline_polling_keeps_series_current_and_leaves_history_to_the_back
     history again, at live priority. The history still arrives, once, through the backfill."""
     venue = FakeVenue()
     adapter = make_adapter(venue, _KlineStartsRecorded)
-    adapter.starts = []
+    _KlineStartsRecorded.starts.clear()
     config = instance(channels=["kline"], intervals=["1m"], kline_history=HISTORY)
     harness = Harness(redis_url, venue, adapter, config)
     async with harness.run() as h:
@@ -483,7 +483,8 @@ async def test_kline_polling_keeps_series_current_and_leaves_history_to_the_back
             await eventually(lambda s=symbol: h.complete(s, Interval.M1, HISTORY))  # type: ignore[misc]
         await eventually(lambda: _polled_cycles(h, 3))
     for symbol in SYMBOLS:
-        starts = sorted(start for s, _, start in adapter.starts if s == symbol if start is not None)
+        recorded = _KlineStartsRecorded.starts
+        starts = sorted(start for s, _, start in recorded if s == symbol if start is not None)
         assert len(starts) >= 4
         assert starts[0] < venue.now() - (HISTORY - 2) * 60_000  # the whole history: the backfill
         assert starts[1] >= venue.now() - 3 * 60_000  # every other request: the last candles
