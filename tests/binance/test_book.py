@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -120,18 +120,26 @@ _AMOUNTS = st.sampled_from(["0", "0.000", "1", "2.5", "7"])
 _CHANGES = st.lists(st.tuples(_PRICES, _AMOUNTS), max_size=6)
 
 
+Steps = list[tuple[list[tuple[str, str]], list[tuple[str, str]]]]
+"""Per diff: the changed (price, amount) texts of the bids and of the asks."""
+
+
+def diffs_of(steps: Steps) -> Iterator[DepthDiff]:
+    """Diff events carrying ``steps``, one update id each from 2 on (after a snapshot at 1)."""
+    for n, (bid_changes, ask_changes) in enumerate(steps):
+        bids = [(Decimal(p), Decimal(a)) for p, a in bid_changes]
+        asks = [(Decimal(p), Decimal(a)) for p, a in ask_changes]
+        yield DepthDiff("X/Y", n + 2, n + 2, None, bids, asks)
+
+
 @given(st.lists(st.tuples(_CHANGES, _CHANGES), max_size=40), st.integers(min_value=0, max_value=12))
-def test_top_matches_a_full_sort_after_any_diffs(
-    steps: list[tuple[list[tuple[str, str]], list[tuple[str, str]]]], levels: int
-) -> None:
+def test_top_matches_a_full_sort_after_any_diffs(steps: Steps, levels: int) -> None:
     """The incrementally kept price order, and the cached top, give what sorting the whole book would
     give, after every diff (including diffs that only touch levels behind the top)."""
     book = LocalBook("X/Y")
     book.on_snapshot(DepthSnapshot(1, [(Decimal("1"), Decimal("1"))], [(Decimal("3"), Decimal("1"))]))
-    for n, (bid_changes, ask_changes) in enumerate(steps):
-        bids = [(Decimal(p), Decimal(a)) for p, a in bid_changes]
-        asks = [(Decimal(p), Decimal(a)) for p, a in ask_changes]
-        book.on_diff(DepthDiff("X/Y", n + 2, n + 2, None, bids, asks))
+    for diff in diffs_of(steps):
+        book.on_diff(diff)
         expected_bids = sorted(book.bids.items(), reverse=True)[:levels]
         expected_asks = sorted(book.asks.items())[:levels]
         assert book.top(levels) == (expected_bids, expected_asks)
@@ -143,18 +151,14 @@ _TEXT_CHANGES = st.lists(st.tuples(_TEXT_PRICES, _TEXT_AMOUNTS), max_size=5)
 
 
 @given(st.lists(st.tuples(_TEXT_CHANGES, _TEXT_CHANGES), max_size=30), st.integers(min_value=1, max_value=6))
-def test_the_stored_book_is_the_validated_models_json_after_any_diffs(
-    steps: list[tuple[list[tuple[str, str]], list[tuple[str, str]]]], levels: int
-) -> None:
+def test_the_stored_book_is_the_validated_models_json_after_any_diffs(steps: Steps, levels: int) -> None:
     """The book the store writes is byte for byte what pydantic writes for the same book, after
     every diff, including text Python would print with an exponent (``1E-8``) and a level whose
     amount changed (or whose price came back in another spelling, ``1.0`` for ``1``)."""
     book = LocalBook("X/Y")
     book.on_snapshot(DepthSnapshot(1, [(Decimal("0.5"), Decimal("1"))], [(Decimal("300"), Decimal("1"))]))
-    for n, (bid_changes, ask_changes) in enumerate(steps):
-        bids = [(Decimal(p), Decimal(a)) for p, a in bid_changes]
-        asks = [(Decimal(p), Decimal(a)) for p, a in ask_changes]
-        book.on_diff(DepthDiff("X/Y", n + 2, n + 2, None, bids, asks))
+    for n, diff in enumerate(diffs_of(steps)):
+        book.on_diff(diff)
         top_bids, top_asks = book.top(levels)
         record = trusted(
             OrderBook, instance="i", symbol="X/Y", event_time=None, receive_time=n,
