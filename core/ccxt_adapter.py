@@ -116,9 +116,7 @@ class CcxtAdapter(ExchangeAdapter):
         exchange_id = self.ccxt_id or self.config.ccxt_id
         if not exchange_id or not hasattr(ccxt_async, exchange_id):
             raise PluginError(f"{self.instance}: unknown ccxt exchange id {exchange_id!r}")
-        # ccxt's own throttle only without the collector's budget (see rest_guard_changed)
-        throttle = self.rest_guard is None
-        params: dict[str, Any] = {"enableRateLimit": throttle, "options": dict(self.ccxt_options)}
+        params: dict[str, Any] = {"options": dict(self.ccxt_options)}
         credentials = self.config.credentials
         if credentials is not None:
             for key, secret in (
@@ -134,6 +132,7 @@ class CcxtAdapter(ExchangeAdapter):
         exchange.parse_order_book_bid_ask = _exact_bid_ask
         self.apply_url_overrides(exchange, self.config.urls)
         self._exchange = exchange
+        self.rest_guard_changed()  # ccxt's own throttle: on unless a guard is already installed
 
     async def close(self) -> None:
         """Close ccxt's HTTP session; safe to call twice."""
