@@ -52,6 +52,7 @@ from core.errors import (
     TransientError,
 )
 from core.models import Channel, OrderBook, Record, trusted
+from core.websocket import close_bounded
 from exchanges.binance.book import LocalBook
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
 
@@ -290,13 +291,13 @@ class StreamSession:
                 raise TransientError(
                     f"binance: cannot open {self.base_url}: {type(exc).__name__}: {exc}"
                 ) from exc
-            async with ws:
-                subscriber = asyncio.create_task(self._subscribe(ws, tail), name="binance-ws-subscribe")
-                try:
-                    await self._read(ws)
-                finally:
-                    subscriber.cancel()
-                    await asyncio.gather(subscriber, return_exceptions=True)
+            subscriber = asyncio.create_task(self._subscribe(ws, tail), name="binance-ws-subscribe")
+            try:
+                await self._read(ws)
+            finally:
+                subscriber.cancel()
+                await asyncio.gather(subscriber, return_exceptions=True)
+                await close_bounded(ws)
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Hand every data frame to :meth:`_on_frame` until the connection ends (then raise)."""

@@ -25,6 +25,7 @@ import orjson
 from core.errors import BadResponseError, SequenceGapError, TransientError
 from core.intervals import Interval
 from core.models import Kline, OrderBook, Record
+from core.websocket import close_bounded
 from exchanges.huobi import parsers
 from exchanges.huobi.book import MbpBook
 from exchanges.huobi.codec import unpack
@@ -272,7 +273,7 @@ async def run_streams(plan: StreamPlan, stats: StreamStats) -> AsyncIterator[Seq
             await asyncio.gather(*tasks, return_exceptions=True)
             for connection in connections:
                 with contextlib.suppress(Exception):
-                    await connection.ws.close()
+                    await close_bounded(connection.ws)
 
 
 async def _pump(connection: _Connection, out: asyncio.Queue[Sequence[Record] | BaseException]) -> None:

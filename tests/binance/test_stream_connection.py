@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from core import websocket
 from core.clock import SYSTEM_CLOCK
 from core.errors import TransientError
 from core.models import Market
@@ -21,6 +22,7 @@ from exchanges.binance import streams
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
 from exchanges.binance.streams import Plan, StreamSession, StreamStats
 from tests.binance.test_adapter_venue import start_venue
+from tests.support.endless_ws import endless_venue
 
 
 @pytest.fixture
@@ -188,6 +190,36 @@ async def test_cancelling_the_stream_closes_the_client_session(
                 await asyncio.sleep(0.01)
     finally:
         await venue.stop()
+    assert len(client_sessions) == 1
+    assert client_sessions[0].closed
+
+
+async def test_closing_does_not_wait_for_a_venue_that_keeps_streaming(
+    client_sessions: list[aiohttp.ClientSession],
+) -> None:
+    """Cancelling the stream ends within the close bound even when the venue keeps sending and
+    never answers the close frame (before, the close read the stream for as long as it lasted);
+    the client session is closed."""
+    server = await asyncio.start_server(endless_venue, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        stats = StreamStats()
+        stream = session(f"ws://127.0.0.1:{port}")
+        stream.stats = stats
+        records = stream.run(Plan(["btcusdt@bookTicker"], {}))
+        reader = asyncio.create_task(read_for(records, 30.0))
+        async with asyncio.timeout(10):
+            while stats.frames < 20:  # noqa: ASYNC110 - polls a counter, bounded by the timeout
+                await asyncio.sleep(0.01)
+        reader.cancel()  # lands while frames wait: the reader yields between them
+        done, _ = await asyncio.wait({reader}, timeout=websocket.CLOSE_TIMEOUT_S + 3)
+        assert done, "the connection was still closing"
+        assert reader.cancelled()
+        async with asyncio.timeout(5):
+            await records.aclose()  # type: ignore[attr-defined]
+        assert stats.malformed == {}
+    finally:
+        server.close()
     assert len(client_sessions) == 1
     assert client_sessions[0].closed
 
