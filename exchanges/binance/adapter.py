@@ -23,6 +23,7 @@ from core.intervals import Interval
 from core.models import ALL_CHANNELS, Kline, Market, OrderBook, Price, Quote, Record, Ticker, Trade
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
 from exchanges.binance.streams import (
+    CONFLATE_BACKLOG,
     MAX_STREAMS_PER_CONNECTION,
     SnapshotGate,
     StreamSession,
@@ -265,6 +266,17 @@ class BinanceAdapter(CcxtAdapter):
         want = 5 * self.config.depth_levels
         return next((n for n in SNAPSHOT_LIMITS if n >= want), SNAPSHOT_LIMITS[-1])
 
+    def conflate_backlog(self) -> int:
+        """Waiting frames from which a connection skips replaced quotes and tickers (see
+        :data:`~exchanges.binance.streams.CONFLATE_BACKLOG`); option ``conflate_backlog``, where
+        ``0`` or ``false`` keeps every frame however far behind."""
+        configured = self.config.options.get("conflate_backlog")
+        if configured is False:
+            return 0
+        if isinstance(configured, int) and not isinstance(configured, bool) and configured >= 0:
+            return configured
+        return CONFLATE_BACKLOG
+
     def stream_shards(self, subscriptions: Sequence[Subscription]) -> list[list[Subscription]]:
         """One shard per connection of at most ``max_streams_per_connection`` streams (markets loaded)."""
         natives = self._natives(subscriptions)
@@ -297,6 +309,7 @@ class BinanceAdapter(CcxtAdapter):
             stats=self.stream_stats,
             max_streams_per_connection=self.max_streams_per_connection,
             snapshot_gate=self._snapshot_gate,
+            conflate_backlog=self.conflate_backlog(),
         )
         async for batch in session.run(plan):
             yield batch
