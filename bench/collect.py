@@ -40,6 +40,7 @@ start-up K-line backfill (a REST catch-up of every series, ~30 s for 1,000 symbo
     .venv/bin/python -m bench.collect --phase firehose --profile /tmp/collect.prof   # cProfile the collector
     .venv/bin/python -m bench.collect --no-arbitrage   # the collector without the arbitrage observer
     .venv/bin/python -m bench.collect --no-isolate     # every process on every CPU
+    .venv/bin/python -m bench.collect --conflate-backlog 0   # never skip replaced quotes when behind
 """
 
 from __future__ import annotations
@@ -216,8 +217,12 @@ def write_config(
     arbitrage: bool,
     flush_ms: int,
     kline_history: int = 0,
+    conflate_backlog: int | None = None,
 ) -> Path:
     root = f"127.0.0.1:{venue_port}"
+    options: dict[str, object] = {"arbitrage": {"enabled": arbitrage}}
+    if conflate_backlog is not None:
+        options["conflate_backlog"] = conflate_backlog
     config = {
         "version": 1,
         "redis": {"url": redis_url},
@@ -227,7 +232,7 @@ def write_config(
                 "plugin": "binance", "simulated": True, "symbols": {"status": "trading", "limit": symbols},
                 "channels": CHANNELS, "intervals": INTERVALS, "depth_levels": 20, "transport": "auto",
                 "kline_history": kline_history, "urls": {"rest": f"http://{root}", "websocket": f"ws://{root}"},
-                "options": {"arbitrage": {"enabled": arbitrage}},
+                "options": options,
             }
         },
     }  # fmt: skip
@@ -355,6 +360,7 @@ def run_phase(
                     args.arbitrage,
                     args.flush_ms,
                     args.kline_history,
+                    args.conflate_backlog,
                 ),
                 profile,
             )
@@ -481,6 +487,13 @@ def main() -> int:
         type=int,
         default=0,
         help="candles of history the start-up backfill writes per series (the shipped config: 1000)",
+    )
+    parser.add_argument(
+        "--conflate-backlog",
+        type=int,
+        default=None,
+        help="frames waiting on a connection from which replaced quotes are skipped (0: never; default: "
+        "the adapter's)",
     )
     parser.add_argument("--coverage", type=float, default=0.9, help="share of streams seen to end warm-up")
     parser.add_argument("--phase", choices=["both", "paced", "firehose"], default="both")
