@@ -104,6 +104,8 @@ class StreamStats:
     frames: int = 0
     conflated: int = 0
     """Frames skipped because a later frame of their stream, read in the same batch, replaced them."""
+    conflation_logged: float | None = None
+    """When (monotonic) skipping was last logged: once a minute for all the adapter's connections."""
     malformed: Counter[str] = field(default_factory=Counter)
     resyncs: Counter[str] = field(default_factory=Counter)
     snapshots: Counter[str] = field(default_factory=Counter)
@@ -253,7 +255,6 @@ class StreamSession:
         self.stats = stats
         self.max_streams = max_streams_per_connection
         self.conflate_backlog = conflate_backlog
-        self._conflate_logged = -CONFLATE_LOG_EVERY_S
         self.outbox = Outbox()
         self._books: dict[str, LocalBook] = {}
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
@@ -364,9 +365,9 @@ class StreamSession:
         return _Batch(frames, None)
 
     def _log_conflation(self, taken: int) -> None:
-        now = self.clock.monotonic()
-        if now - self._conflate_logged >= CONFLATE_LOG_EVERY_S:
-            self._conflate_logged = now
+        now, logged = self.clock.monotonic(), self.stats.conflation_logged
+        if logged is None or now - logged >= CONFLATE_LOG_EVERY_S:
+            self.stats.conflation_logged = now
             log.warning(
                 "%s: a connection fell behind (%d frames waiting): replaced quotes and tickers are "
                 "skipped until it catches up (%d so far)",

@@ -114,7 +114,9 @@ def burst() -> list[bytes]:
     return payloads
 
 
-async def test_a_reader_behind_skips_replaced_quotes_and_keeps_every_trade() -> None:
+async def test_a_reader_behind_skips_replaced_quotes_and_keeps_every_trade(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     records, stats = await read_burst(burst(), backlog=16)
     quotes = [r for r in records if isinstance(r, Quote)]
     trades = [r for r in records if isinstance(r, Trade)]
@@ -124,6 +126,9 @@ async def test_a_reader_behind_skips_replaced_quotes_and_keeps_every_trade() -> 
     assert [q.bid for q in quotes] == sorted(q.bid for q in quotes)  # in order
     assert [t.id for t in trades] == [str(n) for n in range(3, QUOTES, 4)]
     assert stats.malformed == {}
+    said = [r.getMessage() for r in caplog.records if "fell behind" in r.getMessage()]
+    assert len(said) == 1  # once a minute at most, however many batches
+    assert said[0].startswith("t: a connection fell behind")
 
 
 @pytest.mark.parametrize("backlog", [0, 100_000])
