@@ -17,9 +17,10 @@ at most :data:`MAX_STREAMS_PER_CONNECTION`, symbols dealt out in turn (:func:`sh
 first streams ride in the ``/stream?streams=`` URL and the rest are sent as ``SUBSCRIBE`` messages
 at fewer than 5 messages a second. Depth is kept in a :class:`~exchanges.binance.book.LocalBook` per
 symbol; a sequence gap resyncs that one symbol from a
-new REST snapshot while the connection stays up. A frame that cannot be parsed is logged (with its
-symbol), counted and skipped. A lost connection or a ``serverShutdown`` event raises
-:class:`~core.errors.TransientError`.
+new REST snapshot while the connection stays up. A connection that fell behind skips the quotes and
+24h tickers that later frames already read replace (:data:`CONFLATE_BACKLOG`). A frame that
+cannot be parsed is logged (with its symbol), counted and skipped. A lost connection or a
+``serverShutdown`` event raises :class:`~core.errors.TransientError`.
 
 Frames are read with aiohttp's websocket client (``ClientSession.ws_connect``, one client session per
 connection), not the ``websockets`` library: its C frame reader is far cheaper per frame. Against the
@@ -569,7 +570,7 @@ def conflate(frames: Sequence[str | bytes], stats: StreamStats) -> list[str | by
     writes it; a frame of another form is kept.
     """
     kept: list[str | bytes] = []
-    seen: set[str | bytes] = set()
+    seen: set[str] = set()
     for frame in reversed(frames):
         name = _stream_of(frame)
         if name is not None and name.endswith(_REPLACEABLE):
