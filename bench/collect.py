@@ -200,7 +200,7 @@ def wait_http(url: str, within: float) -> Any:
 
 
 def venue_state(port: int) -> dict[str, Any]:
-    state: dict[str, Any] = wait_http(f"http://127.0.0.1:{port}/_sim/state", 5)
+    state: dict[str, Any] = wait_http(f"http://127.0.0.1:{port}/_sim/state", 30)
     return state
 
 
