@@ -338,7 +338,7 @@ class StreamSession:
             batch: _Batch | None = None
             frames: Sequence[str | bytes] = (data,)
             if backlog and waiting is not None and waiting() >= backlog:
-                batch = await self._take_waiting(ws, data)
+                batch = await _take_waiting(ws, data, waiting)
                 frames = conflate(batch.frames, self.stats)
                 self._log_conflation(len(batch.frames))
             for frame in frames:
@@ -351,19 +351,6 @@ class StreamSession:
                     await asyncio.sleep(0)
             if batch is not None and batch.last is not None:
                 _raise_for(ws, *batch.last)
-
-    async def _take_waiting(self, ws: aiohttp.ClientWebSocketResponse, first: str | bytes) -> _Batch:
-        """``first`` and every data frame waiting behind it (returned without suspending), up to a
-        message that is not data, which ends the batch."""
-        frames: list[str | bytes] = [first]
-        waiting = _waiting_of(ws)
-        text, binary = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
-        while waiting is not None and waiting() and len(frames) < MAX_TAKEN:
-            kind, data, extra = await ws.receive()
-            if kind is not text and kind is not binary:
-                return _Batch(frames, (kind, data, extra))
-            frames.append(data)
-        return _Batch(frames, None)
 
     def _log_conflation(self, taken: int) -> None:
         now, logged = self.clock.monotonic(), self.stats.conflation_logged
@@ -538,6 +525,21 @@ class _Batch:
 
     frames: list[str | bytes]
     last: tuple[aiohttp.WSMsgType, Any, Any] | None
+
+
+async def _take_waiting(
+    ws: aiohttp.ClientWebSocketResponse, first: str | bytes, waiting: Callable[[], int]
+) -> _Batch:
+    """``first`` and every data frame ``waiting`` counts behind it (returned without suspending), up
+    to a message that is not data, which ends the batch."""
+    frames: list[str | bytes] = [first]
+    text, binary = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
+    while waiting() and len(frames) < MAX_TAKEN:
+        kind, data, extra = await ws.receive()
+        if kind is not text and kind is not binary:
+            return _Batch(frames, (kind, data, extra))
+        frames.append(data)
+    return _Batch(frames, None)
 
 
 def _waiting_of(ws: aiohttp.ClientWebSocketResponse) -> Callable[[], int] | None:
