@@ -20,6 +20,7 @@ No sockets, no Redis: the writer is never started. The GC is tuned as ``quotewir
 (survivors frozen every second of recorded time) unless ``--default-gc``.
 
     .venv/bin/python -m bench.pipeline [--symbols 1000] [--rate 10000] [--seconds 10] [--runs 3]
+    .venv/bin/python -m bench.pipeline --book python   # the pure-Python local books, to compare
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from core.sim import MarketEngine
 from core.store import StoreWriter
 from core.store.writer import _Batch
 from exchanges.binance.book import LocalBook
+from exchanges.binance.levels import ACTIVE, KITS, LevelsKit
 from exchanges.binance.parsers import BinanceParser
 from exchanges.binance.sim import codec
 from exchanges.binance.sim.capture import CaptureTransport
@@ -64,7 +66,8 @@ FREEZE_MS = round(gc_policy.FREEZE_EVERY_S * 1000)
 class Recording:
     """Frames of the simulated venue, the markets they belong to, and the books' starting snapshots."""
 
-    def __init__(self, symbols: int, rate: float, seconds: float) -> None:
+    def __init__(self, symbols: int, rate: float, seconds: float, kit: LevelsKit = ACTIVE) -> None:
+        self.kit = kit  # the local books' implementation
         engine = MarketEngine(seed=1, symbols=symbols, start_ms=START_MS, rate=rate)
         self.markets = [
             BinanceParser(INSTANCE).market(codec.symbol_info(m.spec), 0) for m in engine.markets.values()
@@ -101,7 +104,7 @@ def _session(recording: Recording) -> StreamSession:
     async def no_snapshot(symbol: str) -> Any:
         raise AssertionError(f"{symbol}: the book should have been synced")
 
-    parser = BinanceParser(INSTANCE, recording.markets)
+    parser = BinanceParser(INSTANCE, recording.markets, recording.kit)
     session = StreamSession(
         base_url="ws://127.0.0.1:9",
         parser=parser,
@@ -113,7 +116,7 @@ def _session(recording: Recording) -> StreamSession:
     session._wanted = recording.plan.wanted
 
     for symbol, body in recording.snapshots.items():
-        book = session._books[symbol] = LocalBook(symbol)
+        book = session._books[symbol] = LocalBook(symbol, parser.levels_kit)
         book.on_snapshot(parser.depth_snapshot(body, symbol))
     return session
 
@@ -195,14 +198,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="recorded market time")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--default-gc", action="store_true", help="keep CPython's GC settings")
+    parser.add_argument(
+        "--book", choices=[k.name for k in KITS], default=ACTIVE.name, help="the local books' implementation"
+    )
     args = parser.parse_args(argv)
-    recording = Recording(args.symbols, args.rate, args.seconds)
+    kit = next(kit for kit in KITS if kit.name == args.book)
+    recording = Recording(args.symbols, args.rate, args.seconds, kit)
     if not args.default_gc:
         gc_policy.tune()  # as `quotewire collect` does
     frames = len(recording.frames)
     print(
         f"recorded {frames:,} frames ({frames / args.seconds:,.0f}/s of market time) for "
-        f"{len(recording.markets)} markets at {args.rate:,.0f} events/s"
+        f"{len(recording.markets)} markets at {args.rate:,.0f} events/s; {kit.name} local books"
     )
     print("  mix: " + ", ".join(f"{k} {v / args.seconds:,.0f}/s" for k, v in recording.mix.most_common()))
     stages = [

@@ -114,6 +114,18 @@ class CheckedLevels(list[BookLevel]):
     __slots__ = ()
 
 
+class EncodedLevels(CheckedLevels):
+    """:class:`CheckedLevels` that also carry their JSON, exactly as the store's encoder writes them.
+
+    A book kept as the venue's text (the Binance native book) writes this JSON by copying text;
+    the encoder then splices it in instead of formatting every decimal again. Whoever builds one
+    sets ``json`` at once and never modifies either afterwards.
+    """
+
+    __slots__ = ("json",)
+    json: bytes
+
+
 class OrderBook(Record):
     """The top ``depth`` levels of the book, bids descending and asks ascending."""
 

@@ -112,7 +112,7 @@ def clean_levels(levels: Iterable[Level]) -> list[Level]:
     being copied level by level (those passes were ~5% of the collector's CPU when every book took
     them). Neither list is ever modified.
     """
-    if type(levels) is CheckedLevels:
+    if isinstance(levels, CheckedLevels):  # EncodedLevels too
         return levels
     if type(levels) is list and (
         not levels or (min(map(_price, levels)) > 0 and min(map(_amount, levels)) > 0)

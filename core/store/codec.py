@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import TypeAdapter
 
-from core.models import RECORD_TYPES, Market, MarketRecord, Record
+from core.models import RECORD_TYPES, EncodedLevels, Market, MarketRecord, OrderBook, Record
 
 T = TypeVar("T", bound=Record | Market)
 _ANY_RECORD: TypeAdapter[MarketRecord] = TypeAdapter(MarketRecord)
@@ -31,11 +31,30 @@ def _decimal_text(value: Any) -> str:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
+def _with_encoded_sides(data: dict[str, Any]) -> dict[str, Any]:
+    """An order book's fields with each side that carries its JSON (:class:`EncodedLevels`) spliced
+    in as that JSON."""
+    bids, asks = data["bids"], data["asks"]
+    bids_encoded, asks_encoded = type(bids) is EncodedLevels, type(asks) is EncodedLevels
+    if not (bids_encoded or asks_encoded):
+        return data
+    data = dict(data)
+    if bids_encoded:
+        data["bids"] = orjson.Fragment(bids.json)
+    if asks_encoded:
+        data["asks"] = orjson.Fragment(asks.json)
+    return data
+
+
 def encode(record: Record | Market) -> bytes:
     """The record as compact JSON bytes (decimals as exact strings)."""
-    if type(record) in _PLAIN_RECORDS:
-        return orjson.dumps(record.__dict__, default=_decimal_text)
-    return type(record).__pydantic_serializer__.to_json(record)
+    kind = type(record)
+    if kind in _PLAIN_RECORDS:
+        data = record.__dict__
+        if kind is OrderBook:
+            data = _with_encoded_sides(data)
+        return orjson.dumps(data, default=_decimal_text)
+    return kind.__pydantic_serializer__.to_json(record)
 
 
 def decode(data: bytes | str, model: type[T]) -> T:

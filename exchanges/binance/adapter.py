@@ -8,6 +8,7 @@ the endpoints (``symbols=["BTCUSDT",…]``, or no symbol at all when that is che
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -21,6 +22,7 @@ from core.config import InstanceConfig
 from core.errors import BadResponseError, NotSupportedError
 from core.intervals import Interval
 from core.models import ALL_CHANNELS, Kline, Market, OrderBook, Price, Quote, Record, Ticker, Trade
+from exchanges.binance.levels import NATIVE
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
 from exchanges.binance.streams import (
     CONFLATE_BACKLOG,
@@ -59,6 +61,14 @@ WEIGHTS: Mapping[str, int] = {
 """REQUEST_WEIGHT per endpoint (Binance spot docs). ``:all`` is the form without ``symbol`` (or a
 ``symbols`` list), ``:21-100`` a ``symbols`` list of that length, ``depth:N`` a ``limit`` up to N;
 ``markets`` is the collector's name for loading the market list (``exchangeInfo``)."""
+
+log = logging.getLogger(__name__)
+
+_BOOKS = (
+    "in C (exchanges.binance._levels)"
+    if NATIVE is not None
+    else "in pure Python: the C extension was not built at install (no compiler?), depth costs more CPU"
+)
 
 
 def depth_weight(limit: int) -> int:
@@ -118,6 +128,7 @@ class BinanceAdapter(CcxtAdapter):
         self.stream_stats = StreamStats()
         self._snapshot_gate = SnapshotGate()
         self._published_limit: RateLimit | None = None
+        self._books_announced = False
 
     @property
     def used_weight(self) -> int | None:
@@ -288,6 +299,9 @@ class BinanceAdapter(CcxtAdapter):
     async def stream(self, subscriptions: Sequence[Subscription]) -> AsyncIterator[Sequence[Record]]:
         """Stream every subscribed channel over combined websocket streams (see :mod:`.streams`)."""
         await self.ensure_markets()
+        if not self._books_announced:
+            self._books_announced = True
+            log.info("%s: local order books %s", self.instance, _BOOKS)
         plan = plan_streams(subscriptions, self._natives(subscriptions))
         limit = self.snapshot_limit()
 

@@ -8,17 +8,18 @@ The procedure is Binance's own ("How to manage a local order book correctly"):
 4. from then on every event's ``U`` is the previous event's ``u + 1``.
 
 A broken chain raises :class:`~core.errors.SequenceGapError`; the owner then resyncs *this* book
-(new snapshot, same connection). An amount of zero removes a price level.
+(new snapshot, same connection). An amount of zero removes a price level. The levels of each side
+are kept by a :class:`~exchanges.binance.levels.BookSide` of the kit the parser checked the diffs
+with (native C when built, see :mod:`exchanges.binance.levels`).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
-from collections.abc import Iterable
 from decimal import Decimal
 
 from core.errors import SequenceGapError
-from core.models import BookLevel, CheckedLevels
+from core.models import CheckedLevels
+from exchanges.binance.levels import ACTIVE, LevelsKit
 from exchanges.binance.parsers import DepthDiff, DepthSnapshot
 
 MAX_BUFFERED = 2_000
@@ -28,32 +29,29 @@ MAX_BUFFERED = 2_000
 class LocalBook:
     """The book state of one symbol and its synchronisation with the diff stream.
 
-    Each side keeps its levels as the ``(price, amount)`` tuples the parser made, by price, plus the
-    ascending list of prices. :meth:`top` is cached: a diff whose changes all lie below the cached
-    top levels leaves it as it was, so the same lists are handed out again.
+    ``kit`` must be the one whose ``check`` made the diffs' rows (the parser's
+    :attr:`~exchanges.binance.parsers.BinanceParser.levels_kit`).
     """
 
-    def __init__(self, symbol: str) -> None:
+    def __init__(self, symbol: str, kit: LevelsKit = ACTIVE) -> None:
         self.symbol = symbol
-        self._bids: dict[Decimal, BookLevel] = {}
-        self._asks: dict[Decimal, BookLevel] = {}
-        self._bid_prices: list[Decimal] = []  # ascending, kept in step with ``_bids``
-        self._ask_prices: list[Decimal] = []  # ascending, kept in step with ``_asks``
+        self.kit = kit
+        self._bids = kit.side(descending=True)
+        self._asks = kit.side(descending=False)
         self.last_update_id: int | None = None
         self.event_time: int | None = None
         self._bridged = False
         self._buffer: list[DepthDiff] = []
-        self._top: tuple[int, list[BookLevel], list[BookLevel]] | None = None  # levels, bids, asks
 
     @property
     def bids(self) -> dict[Decimal, Decimal]:
         """Bid amounts by price (a copy)."""
-        return dict(self._bids.values())
+        return self._bids.to_dict()
 
     @property
     def asks(self) -> dict[Decimal, Decimal]:
         """Ask amounts by price (a copy)."""
-        return dict(self._asks.values())
+        return self._asks.to_dict()
 
     @property
     def synced(self) -> bool:
@@ -69,9 +67,6 @@ class LocalBook:
         """Forget the state (after a gap): buffer diffs again until the next snapshot."""
         self._bids.clear()
         self._asks.clear()
-        self._top = None
-        self._bid_prices.clear()
-        self._ask_prices.clear()
         self.last_update_id = None
         self._bridged = False
         self._buffer.clear()
@@ -101,11 +96,8 @@ class LocalBook:
         snapshot is older than the first event kept); the book is then reset and waits again.
         """
         pending, self._buffer = self._buffer, []
-        self._bids = {level[0]: level for level in snapshot.bids if level[1]}
-        self._asks = {level[0]: level for level in snapshot.asks if level[1]}
-        self._bid_prices = sorted(self._bids)
-        self._ask_prices = sorted(self._asks)
-        self._top = None
+        self._bids.load(self.kit.snapshot_rows(snapshot.bids))
+        self._asks.load(self.kit.snapshot_rows(snapshot.asks))
         self.last_update_id = snapshot.last_update_id
         self._bridged = False
         try:
@@ -125,55 +117,13 @@ class LocalBook:
             raise SequenceGapError(
                 f"binance: {self.symbol}: depth update {diff.first_id}..{diff.last_id} does not follow {last}"
             )
-        top = self._top
-        if top is not None and (
-            _reaches(diff.bids, top[1], top[0], bids=True) or _reaches(diff.asks, top[2], top[0], bids=False)
-        ):
-            self._top = None
-        _update(self._bids, self._bid_prices, diff.bids)
-        _update(self._asks, self._ask_prices, diff.asks)
+        self._bids.apply(diff.bids)
+        self._asks.apply(diff.asks)
         self.last_update_id = diff.last_id
         self.event_time = diff.event_time
         self._bridged = True
         return True
 
-    def top(self, levels: int) -> tuple[list[BookLevel], list[BookLevel]]:
+    def top(self, levels: int) -> tuple[CheckedLevels, CheckedLevels]:
         """The best ``levels`` bids (descending) and asks (ascending). Do not modify the lists."""
-        top = self._top
-        if top is not None and top[0] == levels:
-            return top[1], top[2]
-        bids, asks = self._bids, self._asks
-        bid_prices = self._bid_prices[: -levels - 1 : -1] if levels > 0 else []
-        # positive: the parser refuses other prices and negative amounts, zero amounts are deleted
-        best_bids = CheckedLevels([bids[p] for p in bid_prices])
-        best_asks = CheckedLevels([asks[p] for p in self._ask_prices[:levels]] if levels > 0 else [])
-        self._top = (levels, best_bids, best_asks)
-        return best_bids, best_asks
-
-
-def _reaches(changes: list[BookLevel], top: list[BookLevel], levels: int, *, bids: bool) -> bool:
-    """True when a change may alter ``top``, the cached best ``levels`` levels of its side.
-
-    A change strictly behind the worst cached level cannot: the cached levels are exactly those at
-    or in front of it. While the side has fewer levels than asked, every change can.
-    """
-    if not changes:
-        return False
-    if len(top) < levels or not top:
-        return True
-    if bids:
-        return max(changes)[0] >= top[-1][0]
-    return min(changes)[0] <= top[-1][0]
-
-
-def _update(side: dict[Decimal, BookLevel], prices: list[Decimal], changes: Iterable[BookLevel]) -> None:
-    """Apply changed levels to one side: its levels by price and its ascending price list."""
-    for level in changes:
-        price = level[0]
-        if level[1]:
-            if price not in side:
-                insort(prices, price)
-            side[price] = level
-        elif price in side:
-            del side[price]
-            del prices[bisect_left(prices, price)]
+        return self._bids.top(levels), self._asks.top(levels)

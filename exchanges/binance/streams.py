@@ -438,7 +438,7 @@ class StreamSession:
         diff = self.parser.ws_depth(data)
         book = self._books.get(diff.symbol)
         if book is None:
-            book = self._books[diff.symbol] = LocalBook(diff.symbol)
+            book = self._books[diff.symbol] = LocalBook(diff.symbol, self.parser.levels_kit)
         try:
             changed = book.on_diff(diff)
         except SequenceGapError as exc:

@@ -10,14 +10,27 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.arbitrage.book import clean_levels
 from core.errors import SequenceGapError
 from core.models import CheckedLevels, OrderBook, trusted
 from core.store.codec import decode, encode
 from exchanges.binance.book import LocalBook
+from exchanges.binance.levels import KITS, PYTHON, LevelsKit
 from exchanges.binance.parsers import BinanceParser, DepthDiff, DepthSnapshot
 
 Load = Callable[[str], Any]
 SYMBOL = "NKN/USDT"
+
+
+def test_the_native_book_is_built() -> None:
+    """The C side is built by the install on any machine with a compiler (as CI's)."""
+    assert KITS[0].name == "native"
+
+
+@pytest.fixture(scope="module", params=KITS, ids=lambda kit: kit.name)
+def kit(request: pytest.FixtureRequest) -> LevelsKit:
+    """Each book implementation in turn: every test of the book holds for both."""
+    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -26,7 +39,8 @@ def snapshot(parser: BinanceParser, binance_fixture: Load) -> DepthSnapshot:
 
 
 @pytest.fixture
-def diffs(parser: BinanceParser, binance_fixture: Load) -> list[DepthDiff]:
+def diffs(parser: BinanceParser, binance_fixture: Load, kit: LevelsKit) -> list[DepthDiff]:
+    parser.levels_kit = kit
     return [parser.ws_depth(f["data"]) for f in binance_fixture("ws_depthUpdate_NKNUSDT_sequence_combined")]
 
 
@@ -38,12 +52,12 @@ def replay(snapshot: DepthSnapshot, diffs: list[DepthDiff]) -> tuple[dict[Decima
             continue
         for side, changes in ((bids, d.bids), (asks, d.asks)):
             for p, a in changes:
-                side[p] = a
+                side[Decimal(p)] = Decimal(a)
     return {p: a for p, a in bids.items() if a}, {p: a for p, a in asks.items() if a}
 
 
-def test_recorded_session_lines_up(snapshot: DepthSnapshot, diffs: list[DepthDiff]) -> None:
-    book = LocalBook(SYMBOL)
+def test_recorded_session_lines_up(snapshot: DepthSnapshot, diffs: list[DepthDiff], kit: LevelsKit) -> None:
+    book = LocalBook(SYMBOL, kit)
     book.on_diff(diffs[0])  # arrives while the snapshot is fetched
     book.on_snapshot(snapshot)
     assert book.last_update_id == snapshot.last_update_id  # the buffered event was inside the snapshot
@@ -54,8 +68,8 @@ def test_recorded_session_lines_up(snapshot: DepthSnapshot, diffs: list[DepthDif
     assert (book.bids, book.asks) == (bids, asks)
 
 
-def test_top_levels_sorted(snapshot: DepthSnapshot, diffs: list[DepthDiff]) -> None:
-    book = LocalBook(SYMBOL)
+def test_top_levels_sorted(snapshot: DepthSnapshot, diffs: list[DepthDiff], kit: LevelsKit) -> None:
+    book = LocalBook(SYMBOL, kit)
     book.on_snapshot(snapshot)
     for d in diffs[1:]:
         book.on_diff(d)
@@ -66,14 +80,15 @@ def test_top_levels_sorted(snapshot: DepthSnapshot, diffs: list[DepthDiff]) -> N
     assert bids[0][0] < asks[0][0]
     assert bids[0][0] == max(book.bids)
     # vouched for as all positive, so the arbitrage engine takes them without checking each level
-    assert type(bids) is type(asks) is CheckedLevels
+    assert isinstance(bids, CheckedLevels) and type(asks) is type(bids)
+    assert clean_levels(bids) is bids  # ... and without copying them
     assert all(p > 0 and a > 0 for p, a in bids + asks)
 
 
 def test_events_buffered_before_the_snapshot_are_replayed(
-    snapshot: DepthSnapshot, diffs: list[DepthDiff]
+    snapshot: DepthSnapshot, diffs: list[DepthDiff], kit: LevelsKit
 ) -> None:
-    book = LocalBook(SYMBOL)
+    book = LocalBook(SYMBOL, kit)
     for d in diffs[:10]:
         assert not book.on_diff(d)
     assert book.buffered == 10
@@ -82,16 +97,18 @@ def test_events_buffered_before_the_snapshot_are_replayed(
     assert (book.bids, book.asks) == replay(snapshot, diffs[:10])
 
 
-def test_zero_amount_removes_a_level() -> None:
-    book = LocalBook("X/Y")
+def test_zero_amount_removes_a_level(kit: LevelsKit) -> None:
+    book = LocalBook("X/Y", kit)
     book.on_snapshot(DepthSnapshot(10, [(Decimal("1.0"), Decimal("2"))], [(Decimal("1.1"), Decimal("3"))]))
-    book.on_diff(DepthDiff("X/Y", 11, 11, 5, [(Decimal("1.00"), Decimal("0.000"))], []))
+    book.on_diff(DepthDiff("X/Y", 11, 11, 5, kit.check([["1.00", "0.000"]]), []))
     assert book.bids == {}
     assert book.event_time == 5
 
 
-def test_gap_raises_and_waits_for_a_new_snapshot(snapshot: DepthSnapshot, diffs: list[DepthDiff]) -> None:
-    book = LocalBook(SYMBOL)
+def test_gap_raises_and_waits_for_a_new_snapshot(
+    snapshot: DepthSnapshot, diffs: list[DepthDiff], kit: LevelsKit
+) -> None:
+    book = LocalBook(SYMBOL, kit)
     book.on_snapshot(snapshot)
     for d in diffs[1:5]:
         book.on_diff(d)
@@ -107,8 +124,10 @@ def test_gap_raises_and_waits_for_a_new_snapshot(snapshot: DepthSnapshot, diffs:
     assert book.last_update_id == diffs[8].last_id
 
 
-def test_snapshot_older_than_the_buffer_is_refused(snapshot: DepthSnapshot, diffs: list[DepthDiff]) -> None:
-    book = LocalBook(SYMBOL)
+def test_snapshot_older_than_the_buffer_is_refused(
+    snapshot: DepthSnapshot, diffs: list[DepthDiff], kit: LevelsKit
+) -> None:
+    book = LocalBook(SYMBOL, kit)
     book.on_diff(diffs[5])  # U is far beyond the snapshot's lastUpdateId + 1
     with pytest.raises(SequenceGapError):
         book.on_snapshot(snapshot)
@@ -124,21 +143,23 @@ Steps = list[tuple[list[tuple[str, str]], list[tuple[str, str]]]]
 """Per diff: the changed (price, amount) texts of the bids and of the asks."""
 
 
-def diffs_of(steps: Steps) -> Iterator[DepthDiff]:
+def diffs_of(steps: Steps, kit: LevelsKit = PYTHON) -> Iterator[DepthDiff]:
     """Diff events carrying ``steps``, one update id each from 2 on (after a snapshot at 1)."""
     for n, (bid_changes, ask_changes) in enumerate(steps):
-        bids = [(Decimal(p), Decimal(a)) for p, a in bid_changes]
-        asks = [(Decimal(p), Decimal(a)) for p, a in ask_changes]
+        bids = kit.check([[p, a] for p, a in bid_changes])
+        asks = kit.check([[p, a] for p, a in ask_changes])
         yield DepthDiff("X/Y", n + 2, n + 2, None, bids, asks)
 
 
-@given(st.lists(st.tuples(_CHANGES, _CHANGES), max_size=40), st.integers(min_value=0, max_value=12))
-def test_top_matches_a_full_sort_after_any_diffs(steps: Steps, levels: int) -> None:
+@given(
+    steps=st.lists(st.tuples(_CHANGES, _CHANGES), max_size=40), levels=st.integers(min_value=0, max_value=12)
+)
+def test_top_matches_a_full_sort_after_any_diffs(steps: Steps, levels: int, kit: LevelsKit) -> None:
     """The incrementally kept price order, and the cached top, give what sorting the whole book would
     give, after every diff (including diffs that only touch levels behind the top)."""
-    book = LocalBook("X/Y")
+    book = LocalBook("X/Y", kit)
     book.on_snapshot(DepthSnapshot(1, [(Decimal("1"), Decimal("1"))], [(Decimal("3"), Decimal("1"))]))
-    for diff in diffs_of(steps):
+    for diff in diffs_of(steps, kit):
         book.on_diff(diff)
         expected_bids = sorted(book.bids.items(), reverse=True)[:levels]
         expected_asks = sorted(book.asks.items())[:levels]
@@ -150,14 +171,19 @@ _TEXT_AMOUNTS = st.sampled_from(["0", "0.00000000", "0.00000001", "0.00001230", 
 _TEXT_CHANGES = st.lists(st.tuples(_TEXT_PRICES, _TEXT_AMOUNTS), max_size=5)
 
 
-@given(st.lists(st.tuples(_TEXT_CHANGES, _TEXT_CHANGES), max_size=30), st.integers(min_value=1, max_value=6))
-def test_the_stored_book_is_the_validated_models_json_after_any_diffs(steps: Steps, levels: int) -> None:
+@given(
+    steps=st.lists(st.tuples(_TEXT_CHANGES, _TEXT_CHANGES), max_size=30),
+    levels=st.integers(min_value=1, max_value=6),
+)
+def test_the_stored_book_is_the_validated_models_json_after_any_diffs(
+    steps: Steps, levels: int, kit: LevelsKit
+) -> None:
     """The book the store writes is byte for byte what pydantic writes for the same book, after
     every diff, including text Python would print with an exponent (``1E-8``) and a level whose
     amount changed (or whose price came back in another spelling, ``1.0`` for ``1``)."""
-    book = LocalBook("X/Y")
+    book = LocalBook("X/Y", kit)
     book.on_snapshot(DepthSnapshot(1, [(Decimal("0.5"), Decimal("1"))], [(Decimal("300"), Decimal("1"))]))
-    for n, diff in enumerate(diffs_of(steps)):
+    for n, diff in enumerate(diffs_of(steps, kit)):
         book.on_diff(diff)
         top_bids, top_asks = book.top(levels)
         record = trusted(
@@ -167,3 +193,50 @@ def test_the_stored_book_is_the_validated_models_json_after_any_diffs(steps: Ste
         validated = OrderBook(**record.model_dump())
         assert encode(record) == validated.__pydantic_serializer__.to_json(validated)
         assert decode(encode(record), OrderBook) == validated
+
+
+@given(st.lists(st.tuples(_TEXT_CHANGES, _CHANGES), max_size=30), st.integers(min_value=0, max_value=6))
+def test_the_native_and_the_python_book_agree(steps: Steps, levels: int) -> None:
+    """After every diff both implementations hold the same levels, hand out the same top and store
+    the same bytes."""
+    books = [LocalBook("X/Y", kit) for kit in KITS]
+    snapshot = DepthSnapshot(1, [(Decimal("0.5"), Decimal("1"))], [(Decimal("1E+2"), Decimal("2.50"))])
+    for book in books:
+        book.on_snapshot(snapshot)
+    for diffs in zip(*(list(diffs_of(steps, book.kit)) for book in books), strict=True):
+        seen = []
+        for book, diff in zip(books, diffs, strict=True):
+            book.on_diff(diff)
+            bids, asks = book.top(levels)
+            record = trusted(
+                OrderBook, instance="i", symbol="X/Y", event_time=None, receive_time=0,
+                bids=bids, asks=asks, sequence=book.last_update_id, depth=levels,
+            )  # fmt: skip
+            seen.append((book.bids, book.asks, bids, asks, encode(record)))
+        assert all(state == seen[0] for state in seen)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [["0", "1"]],  # a price must be positive
+        [["1", "-1"]],  # an amount must not be negative
+        [["1", "x"]],
+        [["NaN", "1"]],
+        [["1"]],
+        [[1, "1"]],  # numbers, not text
+        "1,1",
+    ],
+)
+def test_malformed_levels_are_refused(kit: LevelsKit, rows: Any) -> None:
+    with pytest.raises((TypeError, ValueError, IndexError, ArithmeticError)):
+        kit.check(rows)
+
+
+def test_the_native_book_takes_other_spellings_as_plain_text() -> None:
+    """Text a Decimal accepts in another spelling is stored (and written) as plain text; what its
+    exact key cannot hold is refused with a clear error."""
+    native = KITS[0]
+    assert native.check([["1E-8", "2.5e1"]]) == [["0.00000001", "25"]]
+    with pytest.raises(ValueError, match="native book's range"):
+        native.check([["0.0000000000000000001", "1"]])  # 19 decimal places

@@ -14,7 +14,9 @@ from core.decimals import format_decimal
 from core.errors import BadResponseError
 from core.intervals import Interval
 from exchanges.binance.adapter import request_weight_limit
-from exchanges.binance.parsers import BinanceParser
+from exchanges.binance.book import LocalBook
+from exchanges.binance.levels import KITS, Rows
+from exchanges.binance.parsers import BinanceParser, DepthSnapshot
 
 Load = Callable[[str], Any]
 NOW = 1_800_000_000_000
@@ -123,10 +125,22 @@ def test_ws_kline_running_candle(parser: BinanceParser, binance_fixture: Load) -
     assert format_decimal(kline.quote_volume or Decimal(0)) == "9116.04600000"
 
 
-def test_ws_depth_diff(parser: BinanceParser, binance_fixture: Load) -> None:
-    diff = parser.ws_depth(binance_fixture("ws_depthUpdate"))
+def exact_levels(rows: Rows) -> list[tuple[Decimal, Decimal]]:
+    """A depth diff's checked rows, whichever book kit checked them, as exact pairs."""
+    return [(Decimal(row[0]), Decimal(row[1])) for row in rows]
+
+
+@pytest.fixture(params=KITS, ids=lambda kit: kit.name)
+def depth_parser(parser: BinanceParser, request: pytest.FixtureRequest) -> BinanceParser:
+    """The parser with each book kit in turn (they check a diff's levels differently)."""
+    parser.levels_kit = request.param
+    return parser
+
+
+def test_ws_depth_diff(depth_parser: BinanceParser, binance_fixture: Load) -> None:
+    diff = depth_parser.ws_depth(binance_fixture("ws_depthUpdate"))
     assert (diff.symbol, diff.first_id, diff.last_id) == ("NKN/USDT", 499869750, 499869752)
-    assert diff.bids[0] == (Decimal("0.35130000"), Decimal("6195.00000000"))
+    assert exact_levels(diff.bids)[0] == (Decimal("0.35130000"), Decimal("6195.00000000"))
     assert diff.asks == []
 
 
@@ -187,16 +201,19 @@ def test_malformed_depth_levels_are_refused(parser: BinanceParser, binance_fixtu
         parser.ws_depth({**depth, "a": rows})
 
 
-def test_a_zero_amount_is_a_deletion_not_an_error(parser: BinanceParser, binance_fixture: Load) -> None:
-    diff = parser.ws_depth({**binance_fixture("ws_depthUpdate"), "b": [["0.1", "0.00000000"]], "a": []})
-    assert diff.bids == [(Decimal("0.1"), Decimal(0))]
+def test_a_zero_amount_is_a_deletion_not_an_error(depth_parser: BinanceParser, binance_fixture: Load) -> None:
+    diff = depth_parser.ws_depth({**binance_fixture("ws_depthUpdate"), "b": [["0.1", "0.00000000"]], "a": []})
+    assert exact_levels(diff.bids) == [(Decimal("0.1"), Decimal(0))]
 
 
-def test_depth_levels_drop_extra_fields_keep_text(parser: BinanceParser, binance_fixture: Load) -> None:
+def test_depth_levels_drop_extra_fields_keep_text(depth_parser: BinanceParser, binance_fixture: Load) -> None:
     depth = binance_fixture("ws_depthUpdate")
-    diff = parser.ws_depth({**depth, "b": [["0.00001230", "10.0", "ignored"]], "a": []})
-    assert diff.bids == [(Decimal("0.00001230"), Decimal("10.0"))]
-    assert format_decimal(diff.bids[0][0]) == "0.00001230"
+    diff = depth_parser.ws_depth({**depth, "b": [["0.00001230", "10.0", "ignored"]], "a": []})
+    assert exact_levels(diff.bids) == [(Decimal("0.00001230"), Decimal("10.0"))]
+    book = LocalBook("NKN/USDT", depth_parser.levels_kit)
+    book.on_snapshot(DepthSnapshot(diff.first_id, [], []))
+    book.on_diff(diff)
+    assert format_decimal(book.top(1)[0][0][0]) == "0.00001230"
 
 
 def test_request_weight_limit_from_exchange_info(binance_fixture: Load) -> None:
