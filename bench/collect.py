@@ -31,7 +31,8 @@ measure the machine more than the collector. So by default (``--isolate``) the c
 CPU of its own and everything else shares the other ones, the venue at a lower priority. Per
 channel, event→Redis is split into event→receive (the venue's send, the socket and the
 collector's socket buffers: a frame is stamped when the collector takes it from the connection)
-and receive→Redis (the collector's own path).
+and receive→Redis (the collector's own path). The venue's own send lag (event time → written to
+its socket: its step, encoding and fan-out, from its ``/_sim/state``) is printed beside it.
 Figures are only taken after the stream is up, every subscription has produced data and the
 start-up K-line backfill (a REST catch-up of every series, ~30 s for 1,000 symbols) is over
 (warm-up), and ``--settle`` seconds later (connections that fell behind during the catch-up drain).
@@ -74,6 +75,16 @@ INSTANCE = "binance-bench"
 INTERVALS = ["1m", "5m", "15m", "30m", "1h", "1d", "1w", "1M"]
 CHANNELS = ["ticker", "quote", "price", "depth", "trades", "kline"]
 PYTHON = sys.executable
+
+
+def send_lag_window(before: dict[str, Any], after: dict[str, Any]) -> list[float]:
+    """The venue's send lag of every frame it wrote between two ``/sim/state`` answers, ascending
+    (from its cumulative ``send_lag_ms`` histogram: frames by ms after their event time)."""
+    old, new = before.get("send_lag_ms", {}), after.get("send_lag_ms", {})
+    lags: list[float] = []
+    for lag in sorted(new, key=int):
+        lags += [float(lag)] * (new[lag] - old.get(lag, 0))
+    return lags
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -432,7 +443,11 @@ def run_phase(
         f"  warm-up {warm:.1f} s, {coverage:.0%} of {expected:,} symbol streams seen, {settled}; "
         f"window {seconds:.1f} s with {rest_in_window:,} REST calls"
     )
-    print(f"  venue: {steps:,.0f} market events/s, {frames:,.0f} frames/s sent")
+    lag = send_lag_window(state0, state1)
+    print(
+        f"  venue: {steps:,.0f} market events/s, {frames:,.0f} frames/s sent; its own send lag (event "
+        f"time -> written to the socket) p50 {percentile(lag, 50):.0f} ms, p99 {percentile(lag, 99):.0f} ms"
+    )
     mix = ", ".join(f"{c} {n / seconds:,.0f}" for c, n in window.channels.most_common())
     print(f"  collector: {window.records / seconds:,.0f} records/s written  ({mix})")
     print(f"  event->Redis   p50 {percentile(event, 50):6.1f} ms  p99 {percentile(event, 99):6.1f} ms"

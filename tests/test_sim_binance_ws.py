@@ -209,6 +209,18 @@ async def test_latency_fault_delays_frames() -> None:
     assert lag >= 450
 
 
+async def test_the_venue_counts_how_late_its_frames_leave() -> None:
+    """``send_lag_ms`` in ``/_sim/state``: frames written, by ms after their event time (the venue's
+    own share of a client's event-to-receive latency, which bench.collect prints)."""
+    async with running_venue() as venue, aiohttp.ClientSession() as http:
+        async with http.ws_connect(venue.base_urls()["ws"] + "/btcusdt@trade") as ws:
+            await collect(ws, 5)
+        async with http.get(venue.base_urls()["rest"] + "/_sim/state") as response:
+            lags = (await response.json())["send_lag_ms"]
+    assert sum(lags.values()) >= 5
+    assert all(0 <= int(lag) < 1_000 for lag in lags)
+
+
 async def test_partial_depth_streams_follow_subscribe_and_unsubscribe() -> None:
     async with running_venue() as venue, aiohttp.ClientSession() as http:  # noqa: SIM117 - the inner context needs the venue
         async with http.ws_connect(venue.base_urls()["stream"] + "?streams=btcusdt@trade") as ws:

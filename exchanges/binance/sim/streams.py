@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import zlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +36,8 @@ HIGH_WATER = 8 * 1024 * 1024
 """Firehose mode pauses the market while a connection has more than this unsent."""
 TOO_SLOW = 4 * HIGH_WATER
 """A connection with more than this unsent is a slow consumer and is dropped."""
+MAX_SEND_LAG_MS = 60_000
+"""The largest send lag :attr:`Hub.send_lag` tells apart; a later frame is counted at this value."""
 
 
 def frame(payload: bytes) -> bytes:
@@ -209,6 +211,8 @@ class Hub(MarketListener):
         self._phase = {"ticker": 0, "kline": 0}
         self._kline_phases: list[set[str]] = [set() for _ in range(PHASES)]  # kline streams by phase
         self.frames_out = 0
+        self.send_lag: Counter[int] = Counter()
+        """Frames written, by how many ms after their event time (capped at :data:`MAX_SEND_LAG_MS`)."""
         self.gaps: set[str] = set()
         """Symbols (``BTCUSDT``) whose next depth diff event is never sent: a one-off sequence gap."""
 
@@ -349,9 +353,18 @@ class Hub(MarketListener):
         self._quiet = None  # faults may change before the next batch
 
     def flush(self, now: int) -> None:
-        """Write every connection's buffer (and due delayed frames)."""
+        """Write every connection's buffer (and due delayed frames).
+
+        ``now`` is the event time the frames carry; how long after it they reach the socket is
+        counted in :attr:`send_lag` (the venue's own share of a consumer's event-to-receive time).
+        """
+        lag = min(max(0, self.engine.clock.now_ms() - now), MAX_SEND_LAG_MS)
+        send_lag = self.send_lag
         for conn in self._dirty:
+            frames = len(conn.buffer)
             conn.flush(now)
+            if frames:
+                send_lag[lag] += frames
             if conn.backlog() > TOO_SLOW:
                 conn.request_close("abort")
         self._dirty = {c for c in self.connections if c.delayed}

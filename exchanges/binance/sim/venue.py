@@ -11,7 +11,8 @@ Admin API (JSON):
   ``{"event": "gap", "symbol": "BTCUSDT"}`` (the symbol's next depth diff is never sent),
   ``{"event": "mispricing", "symbol": "ETHBTC", "bps": 50, "at_ms": null}``.
 * ``POST /_sim/pause`` / ``POST /_sim/resume`` — stop and restart the market (books freeze).
-* ``GET /_sim/state`` — seed, symbols, steps, connections, frames sent, REST answers by status and
+* ``GET /_sim/state`` — seed, symbols, steps, connections, frames sent (and by ms after their event
+  time they reached the socket: ``send_lag_ms``), REST answers by status and
   the highest weight a client used in one minute.
 """
 
@@ -291,6 +292,7 @@ class BinanceVenue:
                 "paused": self.paused,
                 "connections": len(self.hub.connections),
                 "frames_out": self.hub.frames_out,
+                "send_lag_ms": {str(lag): frames for lag, frames in sorted(self.hub.send_lag.items())},
                 "rest_statuses": {str(k): v for k, v in sorted(self.rest.statuses.items())},
                 "peak_weight": self.rest.limiter.peak_used,
             }
