@@ -37,6 +37,7 @@ typedef struct {
     Entry *entries;
     Py_ssize_t size, capacity;
     int descending;   /* best first is the highest price (bids) */
+    Py_ssize_t max_levels; /* beyond this (plus an eighth), the worst levels are dropped; 0: no bound */
     Py_ssize_t top_n; /* levels of the cached top, -1 when none */
     PyObject *top;    /* the cached EncodedLevels */
 } LevelsObject;
@@ -217,6 +218,17 @@ static int apply_row(LevelsObject *self, PyObject *row, int snapshot) {
     return 0;
 }
 
+/* Keep the best max_levels levels once the side holds an eighth more (drops happen in chunks). */
+static void bound(LevelsObject *self) {
+    Py_ssize_t max = self->max_levels, drop, i;
+    if (max <= 0 || self->size <= max + (max + 7) / 8) return;
+    drop = self->size - max;
+    for (i = 0; i < drop; i++) free_level(self->entries[i].level);
+    memmove(&self->entries[0], &self->entries[drop], max * sizeof(Entry));
+    self->size = max;
+    if (self->top_n > max) forget_top(self);
+}
+
 static PyObject *apply_rows(LevelsObject *self, PyObject *rows, int snapshot) {
     Py_ssize_t i;
     if (!PyList_CheckExact(rows)) {
@@ -225,6 +237,7 @@ static PyObject *apply_rows(LevelsObject *self, PyObject *rows, int snapshot) {
     }
     for (i = 0; i < PyList_GET_SIZE(rows); i++)
         if (apply_row(self, PyList_GET_ITEM(rows, i), snapshot) < 0) return NULL;
+    bound(self);
     Py_RETURN_NONE;
 }
 
@@ -336,11 +349,13 @@ static PyObject *Levels_to_dict(LevelsObject *self, PyObject *unused) {
 static Py_ssize_t Levels_len(LevelsObject *self) { return self->size; }
 
 static int Levels_init(LevelsObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"descending", NULL};
-    int descending;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$p", kwlist, &descending)) return -1;
+    static char *kwlist[] = {"descending", "max_levels", NULL};
+    int descending = 0;
+    Py_ssize_t max_levels = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$pn", kwlist, &descending, &max_levels)) return -1;
     clear_entries(self);
     self->descending = descending;
+    self->max_levels = max_levels > 0 ? max_levels : 0;
     return 0;
 }
 

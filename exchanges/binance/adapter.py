@@ -22,7 +22,7 @@ from core.config import InstanceConfig
 from core.errors import BadResponseError, NotSupportedError
 from core.intervals import Interval
 from core.models import ALL_CHANNELS, Kline, Market, OrderBook, Price, Quote, Record, Ticker, Trade
-from exchanges.binance.levels import NATIVE
+from exchanges.binance.levels import DEFAULT_MAX_LEVELS, NATIVE
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
 from exchanges.binance.streams import (
     CONFLATE_BACKLOG,
@@ -277,6 +277,16 @@ class BinanceAdapter(CcxtAdapter):
         want = 5 * self.config.depth_levels
         return next((n for n in SNAPSHOT_LIMITS if n >= want), SNAPSHOT_LIMITS[-1])
 
+    def book_max_levels(self) -> int:
+        """Levels each side of a local book keeps at most (option ``book_max_levels``, ``0``: no
+        bound); never fewer than the REST snapshot holds (see
+        :data:`~exchanges.binance.levels.DEFAULT_MAX_LEVELS`)."""
+        configured = self.config.options.get("book_max_levels")
+        if configured == 0 and not isinstance(configured, bool):
+            return 0
+        wanted = configured if isinstance(configured, int) and not isinstance(configured, bool) else None
+        return max(wanted or DEFAULT_MAX_LEVELS, self.snapshot_limit(), self.config.depth_levels)
+
     def conflate_backlog(self) -> int:
         """Waiting frames from which a connection skips replaced quotes and tickers (see
         :data:`~exchanges.binance.streams.CONFLATE_BACKLOG`); option ``conflate_backlog``, where
@@ -324,6 +334,7 @@ class BinanceAdapter(CcxtAdapter):
             max_streams_per_connection=self.max_streams_per_connection,
             snapshot_gate=self._snapshot_gate,
             conflate_backlog=self.conflate_backlog(),
+            book_max_levels=self.book_max_levels(),
         )
         async for batch in session.run(plan):
             yield batch

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from core.errors import SequenceGapError
 from core.models import CheckedLevels
-from exchanges.binance.levels import ACTIVE, LevelsKit
+from exchanges.binance.levels import ACTIVE, DEFAULT_MAX_LEVELS, LevelsKit
 from exchanges.binance.parsers import DepthDiff, DepthSnapshot
 
 MAX_BUFFERED = 2_000
@@ -30,14 +30,16 @@ class LocalBook:
     """The book state of one symbol and its synchronisation with the diff stream.
 
     ``kit`` must be the one whose ``check`` made the diffs' rows (the parser's
-    :attr:`~exchanges.binance.parsers.BinanceParser.levels_kit`).
+    :attr:`~exchanges.binance.parsers.BinanceParser.levels_kit`). Each side keeps at most about
+    ``max_levels`` levels, the best ones (0: no bound; see
+    :data:`~exchanges.binance.levels.DEFAULT_MAX_LEVELS`).
     """
 
-    def __init__(self, symbol: str, kit: LevelsKit = ACTIVE) -> None:
+    def __init__(self, symbol: str, kit: LevelsKit = ACTIVE, max_levels: int = DEFAULT_MAX_LEVELS) -> None:
         self.symbol = symbol
         self.kit = kit
-        self._bids = kit.side(descending=True)
-        self._asks = kit.side(descending=False)
+        self._bids = kit.side(descending=True, max_levels=max_levels)
+        self._asks = kit.side(descending=False, max_levels=max_levels)
         self.last_update_id: int | None = None
         self.event_time: int | None = None
         self._bridged = False

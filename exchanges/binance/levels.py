@@ -18,7 +18,6 @@ integer digits, 18 decimal places or 40 characters (Binance sends at most 8 deci
 
 from __future__ import annotations
 
-import logging
 from bisect import bisect_left, insort
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,14 +26,23 @@ from typing import Any, Protocol
 
 from core.models import BookLevel, CheckedLevels
 
-log = logging.getLogger(__name__)
+DEFAULT_MAX_LEVELS = 1_000
+"""Levels a side keeps at most. The diff stream reports changes at any depth, so an unbounded book
+grows for as long as the collector runs (thousands of levels for busy symbols within hours). Levels
+beyond a REST snapshot's depth are partial anyway (Binance: "you won't learn the quantities for the
+levels outside of the initial snapshot unless they change"); keeping the best 1,000 (≥ the snapshot
+the adapter fetches) bounds memory without changing the stored top."""
 
 Rows = list[Any]
 """A depth event's levels as a side takes them: what its kit's ``check`` returned."""
 
 
 class BookSide(Protocol):
-    """One side of a local book: bids (``descending``, best = highest) or asks."""
+    """One side of a local book: bids (``descending``, best = highest) or asks.
+
+    With ``max_levels``, a side that grows an eighth beyond it drops its worst levels down to
+    ``max_levels`` (see :data:`DEFAULT_MAX_LEVELS`).
+    """
 
     def load(self, rows: Rows) -> None:
         """Replace every level with ``rows`` (zero amounts are skipped)."""
@@ -63,7 +71,7 @@ class LevelsKit:
     """A diff's ``[[price, amount], …]`` as its sides take them; raises ``TypeError``/``ValueError``/
     ``IndexError`` when a level is malformed (not decimal text, price not positive, amount negative)."""
     side: Callable[..., BookSide]
-    """``side(descending=…)``: a new, empty side."""
+    """``side(descending=…, max_levels=…)``: a new, empty side."""
     snapshot_rows: Callable[[list[BookLevel]], Rows]
     """A parsed REST snapshot's levels as rows for :meth:`BookSide.load`."""
 
@@ -96,8 +104,9 @@ class PyLevels:
     """The Python book side: levels as the parser's ``(price, amount)`` tuples, by price, plus the
     ascending list of prices. The top is cached until a change reaches it."""
 
-    def __init__(self, *, descending: bool) -> None:
+    def __init__(self, *, descending: bool, max_levels: int = 0) -> None:
         self.descending = descending
+        self.max_levels = max(max_levels, 0)
         self._levels: dict[Decimal, BookLevel] = {}
         self._prices: list[Decimal] = []  # ascending, kept in step with ``_levels``
         self._top: tuple[int, CheckedLevels] | None = None
@@ -109,6 +118,7 @@ class PyLevels:
         self._levels = {level[0]: level for level in rows if level[1]}
         self._prices = sorted(self._levels)
         self._top = None
+        self._bound()
 
     def apply(self, rows: Rows) -> None:
         if self._top is not None and self._reaches(rows, self._top[1], self._top[0]):
@@ -123,6 +133,23 @@ class PyLevels:
             elif price in side:
                 del side[price]
                 del prices[bisect_left(prices, price)]
+        self._bound()
+
+    def _bound(self) -> None:
+        """Keep the best ``max_levels`` once the side holds an eighth more (drops come in chunks)."""
+        most, prices = self.max_levels, self._prices
+        if not most or len(prices) <= most + (most + 7) // 8:
+            return
+        drop = len(prices) - most
+        worst = prices[:drop] if self.descending else prices[-drop:]
+        for price in worst:
+            del self._levels[price]
+        if self.descending:
+            del prices[:drop]
+        else:
+            del prices[-drop:]
+        if self._top is not None and self._top[0] > most:
+            self._top = None
 
     def _reaches(self, changes: Rows, top: CheckedLevels, levels: int) -> bool:
         """True when a change may alter ``top``: a change strictly behind its worst level cannot,

@@ -55,6 +55,7 @@ from core.errors import (
 from core.models import Channel, OrderBook, Record, trusted
 from core.websocket import close_bounded
 from exchanges.binance.book import LocalBook
+from exchanges.binance.levels import DEFAULT_MAX_LEVELS
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
 
 log = logging.getLogger(__name__)
@@ -247,6 +248,7 @@ class StreamSession:
         max_streams_per_connection: int = MAX_STREAMS_PER_CONNECTION,
         snapshot_gate: SnapshotGate | None = None,
         conflate_backlog: int = CONFLATE_BACKLOG,
+        book_max_levels: int = DEFAULT_MAX_LEVELS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.parser = parser
@@ -256,6 +258,7 @@ class StreamSession:
         self.stats = stats
         self.max_streams = max_streams_per_connection
         self.conflate_backlog = conflate_backlog
+        self.book_max_levels = book_max_levels
         self.outbox = Outbox()
         self._books: dict[str, LocalBook] = {}
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
@@ -438,7 +441,9 @@ class StreamSession:
         diff = self.parser.ws_depth(data)
         book = self._books.get(diff.symbol)
         if book is None:
-            book = self._books[diff.symbol] = LocalBook(diff.symbol, self.parser.levels_kit)
+            book = self._books[diff.symbol] = LocalBook(
+                diff.symbol, self.parser.levels_kit, self.book_max_levels
+            )
         try:
             changed = book.on_diff(diff)
         except SequenceGapError as exc:

@@ -318,3 +318,18 @@ async def test_credentials_never_leak(venue: SimulatedVenue, caplog: pytest.LogC
     for text in texts:
         assert key not in text
         assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, 1_000),  # the default bound
+        ({"book_max_levels": 0}, 0),  # no bound
+        ({"book_max_levels": 5_000}, 5_000),
+        ({"book_max_levels": 10, "snapshot_limit": 500}, 500),  # never fewer than a snapshot holds
+    ],
+)
+def test_local_books_are_bounded_by_an_option(
+    venue: SimulatedVenue, options: dict[str, Any], expected: int
+) -> None:
+    assert BinanceAdapter(config(venue, options=options)).book_max_levels() == expected

@@ -240,3 +240,47 @@ def test_the_native_book_takes_other_spellings_as_plain_text() -> None:
     assert native.check([["1E-8", "2.5e1"]]) == [["0.00000001", "25"]]
     with pytest.raises(ValueError, match="native book's range"):
         native.check([["0.0000000000000000001", "1"]])  # 19 decimal places
+
+
+def bounded_reference(book: dict[Decimal, Decimal], most: int, *, descending: bool) -> dict[Decimal, Decimal]:
+    """The bound's rule, naively: once a side holds an eighth more than ``most``, keep its best ``most``."""
+    if len(book) <= most + (most + 7) // 8:
+        return book
+    return dict(sorted(book.items(), reverse=descending)[:most])
+
+
+@given(
+    steps=st.lists(st.tuples(_CHANGES, _CHANGES), max_size=40),
+    most=st.integers(min_value=1, max_value=4),
+    levels=st.integers(min_value=0, max_value=5),
+)
+def test_a_bounded_book_keeps_its_best_levels(steps: Steps, most: int, levels: int, kit: LevelsKit) -> None:
+    """With ``max_levels`` a side never holds more than an eighth beyond it, drops its worst levels
+    first, and its top stays what the kept levels give."""
+    book = LocalBook("X/Y", kit, max_levels=most)
+    book.on_snapshot(DepthSnapshot(1, [(Decimal("1"), Decimal("1"))], [(Decimal("3"), Decimal("1"))]))
+    bids, asks = {Decimal("1"): Decimal("1")}, {Decimal("3"): Decimal("1")}
+    for diff in diffs_of(steps, kit):
+        book.on_diff(diff)
+        for side, changes, descending in ((bids, diff.bids, True), (asks, diff.asks, False)):
+            for price, amount in changes:
+                if Decimal(amount):
+                    side[Decimal(price)] = Decimal(amount)
+                else:
+                    side.pop(Decimal(price), None)
+            kept = bounded_reference(dict(side), most, descending=descending)
+            side.clear()
+            side.update(kept)
+        assert (book.bids, book.asks) == (bids, asks)
+        assert book.top(levels) == (
+            sorted(bids.items(), reverse=True)[:levels],
+            sorted(asks.items())[:levels],
+        )
+
+
+def test_a_snapshot_deeper_than_the_bound_is_cut_to_its_best_levels(kit: LevelsKit) -> None:
+    book = LocalBook("X/Y", kit, max_levels=2)
+    levels = [(Decimal(p), Decimal("1")) for p in ("5", "4", "3", "2", "1")]
+    book.on_snapshot(DepthSnapshot(1, levels, list(reversed(levels))))
+    assert sorted(book.bids) == [Decimal("4"), Decimal("5")]
+    assert sorted(book.asks) == [Decimal("1"), Decimal("2")]
