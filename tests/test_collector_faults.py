@@ -305,7 +305,7 @@ async def test_lost_or_misordered_frames_resync_the_book(
     resynced = warned(caplog, "resyncing this symbol only")
     assert resynced and all(any(s in m for s in run.symbols) for m in resynced), resynced
     if "malformed_frame_every" in faults:
-        assert warned(caplog, "malformed frame")
+        assert warned(caplog, INSTANCE, "malformed frame")  # the instance, not just the plugin
     assert_no_crash(caplog)
 
 
@@ -339,7 +339,7 @@ async def test_a_gap_in_one_symbol_resyncs_that_symbol_only(
             assert run.stats.resyncs[symbol] == 0, symbol
             assert run.stats.snapshots[symbol] == 1, symbol
         assert run.counter("reconnects") == 0
-    assert warned(caplog, gapped, "resyncing this symbol only")
+    assert warned(caplog, f"{INSTANCE}: {gapped}: depth update", "resyncing this symbol only")
     assert not any(warned(caplog, symbol) for symbol in others)
     assert_no_crash(caplog)
 

@@ -117,7 +117,7 @@ class LocalBook:
         expected_ok = diff.first_id == last + 1 if self._bridged else diff.first_id <= last + 1
         if not expected_ok:
             raise SequenceGapError(
-                f"binance: {self.symbol}: depth update {diff.first_id}..{diff.last_id} does not follow {last}"
+                f"{self.symbol}: depth update {diff.first_id}..{diff.last_id} does not follow {last}"
             )
         self._bids.apply(diff.bids)
         self._asks.apply(diff.asks)

@@ -424,7 +424,12 @@ class StreamSession:
         if isinstance(frame, dict) and "id" in frame and "result" in frame:
             return  # SUBSCRIBE acknowledged
         if isinstance(frame, dict) and "code" in frame and "msg" in frame:
-            log.warning("binance: websocket request refused: %s %s", frame.get("code"), frame.get("msg"))
+            log.warning(
+                "%s: websocket request refused: %s %s",
+                self.parser.instance,
+                frame.get("code"),
+                frame.get("msg"),
+            )
             return
         self._malformed("?", "unrecognised frame", message)
 
@@ -433,7 +438,12 @@ class StreamSession:
         count = self.stats.malformed[symbol]
         if count <= 3 or count % 1000 == 0:
             log.warning(
-                "binance: %s: skipped malformed frame #%d (%s): %.200r", symbol, count, reason, message
+                "%s: %s: skipped malformed frame #%d (%s): %.200r",
+                self.parser.instance,
+                symbol,
+                count,
+                reason,
+                message,
             )
 
     # ---- depth ---------------------------------------------------------------------------------
@@ -448,7 +458,7 @@ class StreamSession:
             changed = book.on_diff(diff)
         except SequenceGapError as exc:
             self.stats.resyncs[diff.symbol] += 1
-            log.warning("%s; resyncing this symbol only", exc)
+            log.warning("%s: %s; resyncing this symbol only", self.parser.instance, exc)
             changed = False
         if not book.synced:
             self._ensure_snapshot(diff.symbol)
@@ -490,7 +500,11 @@ class StreamSession:
                 else:
                     wait, delay = delay, min(delay * 2, SNAPSHOT_RETRY_MAX)
                 log.warning(
-                    "%s: depth snapshot failed (%s); retrying this symbol in %.1fs", symbol, exc, wait
+                    "%s: %s: depth snapshot failed (%s); retrying this symbol in %.1fs",
+                    self.parser.instance,
+                    symbol,
+                    exc,
+                    wait,
                 )
                 await self.clock.sleep(wait)
                 continue
@@ -503,7 +517,7 @@ class StreamSession:
             except SequenceGapError as exc:
                 # not a venue failure: the stream moved on while the snapshot was fetched
                 self.stats.resyncs[symbol] += 1
-                log.warning("%s (around the snapshot); fetching another", exc)
+                log.warning("%s: %s (around the snapshot); fetching another", self.parser.instance, exc)
                 await self.clock.sleep(SNAPSHOT_RETRY_MIN)
                 continue
             self.outbox.add(self._book_record(book, self.clock.now_ms()))
