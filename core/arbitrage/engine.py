@@ -188,9 +188,9 @@ class ArbitrageEngine:
         old_bid, old_ask = rates[bid_edge], rates[ask_edge]
         self._set_rates(market, book)
         if rates[bid_edge] != old_bid:
-            self._rescreen(bid_edge)
+            self._rescreen(bid_edge, worse=rates[bid_edge] < old_bid)
         if rates[ask_edge] != old_ask:
-            self._rescreen(ask_edge)
+            self._rescreen(ask_edge, worse=rates[ask_edge] < old_ask)
         # a size-only change (about half the updates) keeps every screen result: re-evaluate the
         # cycles that pass, whose exact result depends on this market's amounts and depth
         passing_bids, passing_asks = self._passing[bid_edge], self._passing[ask_edge]
@@ -205,10 +205,19 @@ class ArbitrageEngine:
         if asset is not None and asset in self._active_by_start:
             self._revalue(asset)
 
-    def _rescreen(self, edge: int) -> None:
-        """Screen the cycles through ``edge`` after its rate changed; keep every edge's passing set."""
-        now = self._screen(edge)
+    def _rescreen(self, edge: int, *, worse: bool = False) -> None:
+        """Screen the cycles through ``edge`` after its rate changed; keep every edge's passing set.
+
+        When the rate got ``worse`` only the cycles that passed before can still pass (the other
+        edges' rates did not move), so only they are screened again: about half of all changes.
+        """
         before = self._passing[edge]
+        if worse:
+            if not before:
+                return
+            now = self._screen_passing(edge, before)
+        else:
+            now = self._screen(edge)
         if not now and not before:
             return
         after = set(now)
@@ -234,6 +243,26 @@ class ArbitrageEngine:
             for column in columns[1:]:
                 sums = map(add, sums, map(get, column))
             passing += compress(group.cycles, map(limit.__lt__, sums))
+        return passing
+
+    def _screen_passing(self, edge: int, before: set[int]) -> list[int]:
+        """:meth:`_screen` restricted to the cycles in ``before``, summing the same rates in the same
+        order (each cycle's other edges from the one after ``edge`` on), so both decide alike."""
+        rate = self._rates[edge]
+        if rate == NO_RATE:
+            return []
+        limit = self._bound - rate
+        rates, cycles = self._rates, self.cycles
+        passing: list[int] = []
+        for cycle_id in before:
+            edges = cycles[cycle_id].edges
+            pos = edges.index(edge)
+            others = edges[pos + 1 :] + edges[:pos]
+            total = rates[others[0]]
+            for other in others[1:]:
+                total += rates[other]
+            if limit < total:
+                passing.append(cycle_id)
         return passing
 
     def recompute_all(self, *, exact: bool = False) -> None:
