@@ -496,7 +496,7 @@ def main() -> int:
     parser.add_argument(
         "--settle", type=float, default=15.0, help="seconds between the end of the warm-up and the window"
     )
-    parser.add_argument("--flush-ms", type=int, default=20, help="the collector's store flush interval")
+    parser.add_argument("--flush-ms", type=int, default=10, help="the collector's store flush interval")
     parser.add_argument(
         "--kline-history",
         type=int,

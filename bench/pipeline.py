@@ -13,7 +13,7 @@ with every local book synced from a snapshot first, then replays them through
 4. **+ flush build**: plus building each flush's commands, the part of a flush that runs Python
    (the Redis round trip itself is in ``bench.store``).
 
-As in the collector, the writer's batch is taken every 20 ms of recorded time.
+As in the collector, the writer's batch is taken every 10 ms of recorded time.
 
 Prints µs per frame and per record for each stage (best of ``--runs``) and the frame mix.
 No sockets, no Redis: the writer is never started. The GC is tuned as ``quotewire collect`` does
@@ -59,7 +59,7 @@ from quotewire import gc_policy
 INSTANCE = "binance-bench"
 START_MS = 1_700_000_000_000
 STEP_MS = 10
-FLUSH_MS = 20
+FLUSH_MS = 10  # the collector's default flush interval
 FREEZE_MS = round(gc_policy.FREEZE_EVERY_S * 1000)
 
 

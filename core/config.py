@@ -116,7 +116,7 @@ class ApiConfig(Strict):
 class CollectorConfig(Strict):
     """Tuning of the collector process."""
 
-    flush_interval_ms: int = Field(20, ge=1, le=10_000, description="store batching window")
+    flush_interval_ms: int = Field(10, ge=1, le=10_000, description="store batching window")
     max_buffered: int = Field(100_000, ge=100, description="records held while Redis is away")
     stall_timeout: float = Field(30.0, gt=0, description="seconds without frames before reconnect")
     markets_refresh: float = Field(

@@ -170,7 +170,7 @@ class StoreWriter:
         url: str,
         *,
         keys: KeySchema | None = None,
-        flush_interval: float = 0.02,
+        flush_interval: float = 0.01,
         max_buffered: int = 100_000,
         trades_cap: int = 1_000,
         arbitrage_ttl: float = 30.0,
