@@ -11,11 +11,28 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
+MAX_MAGNITUDE = 30
+"""Digits a value may have before the point (``adjusted() < 30``) and after it (30 places at most).
+
+Text in exponent notation is short, but its plain text is not: ``"1E+999999999"`` is one billion
+digits once written as the store writes decimals. A value beyond these bounds (far beyond any price or
+amount) is refused like any malformed value, so one corrupt frame cannot exhaust memory."""
+
+
+def check_magnitude(value: Decimal) -> Decimal:
+    """``value`` when its plain text stays within :data:`MAX_MAGNITUDE` digits each side of the
+    point; else ``ValueError``."""
+    exponent = value.as_tuple().exponent
+    if value.adjusted() >= MAX_MAGNITUDE or (isinstance(exponent, int) and exponent < -MAX_MAGNITUDE):
+        raise ValueError(f"decimal out of range (more than {MAX_MAGNITUDE} digits each side): {value:.3e}")
+    return value
+
 
 def to_decimal(value: Any) -> Decimal:
     """Convert an exchange value (``str``, ``int`` or ``Decimal``) to a finite ``Decimal``.
 
-    Raises ``ValueError`` for floats, booleans, non-numeric text and non-finite values.
+    Raises ``ValueError`` for floats, booleans, non-numeric text, non-finite values and values beyond
+    :data:`MAX_MAGNITUDE`.
     """
     if isinstance(value, Decimal):
         result = value
@@ -30,7 +47,7 @@ def to_decimal(value: Any) -> Decimal:
         raise ValueError(f"decimals must be given as str, int or Decimal, not {type(value).__name__}")
     if not result.is_finite():
         raise ValueError(f"decimal must be finite: {value!r}")
-    return result
+    return check_magnitude(result)
 
 
 def exact(value: Any) -> Decimal:
@@ -41,7 +58,10 @@ def exact(value: Any) -> Decimal:
         except InvalidOperation:
             raise ValueError(f"not a decimal number: {value!r}") from None
         if result.is_finite():
-            return result
+            # plain text no longer than the bound cannot exceed it; other text is checked
+            if len(value) <= MAX_MAGNITUDE and "E" not in value and "e" not in value:
+                return result
+            return check_magnitude(result)
     return to_decimal(value)
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from core.decimals import MAX_MAGNITUDE, check_magnitude
 from core.models import BookLevel, CheckedLevels
 
 DEFAULT_MAX_LEVELS = 1_000
@@ -94,6 +95,10 @@ def levels(rows: Sequence[Sequence[str]]) -> list[BookLevel]:
     values = list(map(Decimal, texts))
     if not all(map(Decimal.is_finite, values)):
         raise ValueError("book levels must be finite")
+    joined = "".join(texts)
+    if "E" in joined or "e" in joined or max(map(len, texts), default=0) > MAX_MAGNITUDE:
+        for value in values:
+            check_magnitude(value)
     count = len(prices)
     if count and (min(values[:count]) <= 0 or min(values[count:]) < 0):
         raise ValueError("book levels must have positive prices and non-negative amounts")

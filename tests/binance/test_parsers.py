@@ -109,6 +109,17 @@ def test_ws_book_ticker_real_frame(parser: BinanceParser, binance_fixture: Load)
     assert quote.event_time is None
 
 
+@pytest.mark.parametrize("huge", ["1E+999999999", "1e-999999999", "0E-1000000", "1" + "0" * 40])
+def test_a_value_whose_plain_text_would_explode_is_malformed(
+    parser: BinanceParser, binance_fixture: Load, huge: str
+) -> None:
+    """Exponent text is short but its plain text is not ("1E+999999999" is a billion digits once
+    stored): the frame is refused like any malformed one instead of exhausting memory."""
+    frame = {**binance_fixture("ws_combined_bookTicker")["data"], "b": huge}
+    with pytest.raises(BadResponseError, match="out of range"):
+        parser.ws_book_ticker(frame, NOW)
+
+
 def test_ws_trade_and_price(parser: BinanceParser, binance_fixture: Load) -> None:
     event = binance_fixture("ws_trade")
     trade, price = parser.ws_trade(event, NOW), parser.ws_price(event, NOW)
@@ -204,6 +215,15 @@ def test_malformed_depth_levels_are_refused(parser: BinanceParser, binance_fixtu
 def test_a_zero_amount_is_a_deletion_not_an_error(depth_parser: BinanceParser, binance_fixture: Load) -> None:
     diff = depth_parser.ws_depth({**binance_fixture("ws_depthUpdate"), "b": [["0.1", "0.00000000"]], "a": []})
     assert exact_levels(diff.bids) == [(Decimal("0.1"), Decimal(0))]
+
+
+@pytest.mark.parametrize("huge", ["1E+999999999", "1e-999999999", "2" * 40])
+def test_depth_levels_whose_plain_text_would_explode_are_malformed(
+    depth_parser: BinanceParser, binance_fixture: Load, huge: str
+) -> None:
+    for level in ([huge, "1"], ["1", huge]):
+        with pytest.raises(BadResponseError):
+            depth_parser.ws_depth({**binance_fixture("ws_depthUpdate"), "b": [level], "a": []})
 
 
 def test_depth_levels_drop_extra_fields_keep_text(depth_parser: BinanceParser, binance_fixture: Load) -> None:
