@@ -112,3 +112,25 @@ def test_mbp_book_snapshot_then_chain(fixtures_dir: Path) -> None:
     seq = snapshot["seqNum"] + 1
     with pytest.raises(SequenceGapError):
         book.increment({"seqNum": seq + 5, "prevSeqNum": seq + 3, "bids": [], "asks": []})
+
+
+def test_a_malformed_mbp_increment_changes_nothing(fixtures_dir: Path) -> None:
+    """A level whose number is out of range (or not a number) refuses the whole increment; the
+    chain then no longer follows, so the book resyncs instead of keeping half an update."""
+    snapshot = load(fixtures_dir, "ws_mbp_req_response.json")["data"]
+    book = MbpBook("BTC/USDT")
+    book.snapshot(snapshot)
+    before = book.top(150)
+    seq = snapshot["seqNum"]
+    for bad in (Decimal("1E+999999999"), "x"):
+        increment = {
+            "seqNum": seq + 1,
+            "prevSeqNum": seq,
+            "bids": [[Decimal("618.40"), 1]],
+            "asks": [[bad, 1]],
+        }
+        with pytest.raises(BadResponseError, match="bad book level"):
+            book.increment(increment)
+        assert book.top(150) == before and book.seq == seq
+    with pytest.raises(BadResponseError):
+        parsers.levels([[Decimal("1E+999999999"), 1]], "huobi-sim")

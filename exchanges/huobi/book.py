@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from core.errors import SequenceGapError
+from core.decimals import to_decimal
+from core.errors import BadResponseError, SequenceGapError
 from core.models import BookLevel
 
 MAX_BUFFERED = 5_000
@@ -71,23 +72,34 @@ class MbpBook:
         increment after it has ``prevSeqNum > seqNum``): request the snapshot again.
         """
         seq = int(data["seqNum"])
-        self.bids = {Decimal(p): Decimal(a) for p, a in data["bids"] if a}
-        self.asks = {Decimal(p): Decimal(a) for p, a in data["asks"] if a}
+        self.bids = {p: a for p, a in _exact_rows(data["bids"]) if a}
+        self.asks = {p: a for p, a in _exact_rows(data["asks"]) if a}
         pending, self._pending = self._pending, []
         self.seq = seq
         for tick in pending:
             self.increment(tick)
 
     def _apply(self, tick: Mapping[str, Any]) -> None:
-        for side, rows in ((self.bids, tick.get("bids") or ()), (self.asks, tick.get("asks") or ())):
+        # every level is checked before any is applied: a malformed increment changes nothing
+        bids, asks = _exact_rows(tick.get("bids") or ()), _exact_rows(tick.get("asks") or ())
+        for side, rows in ((self.bids, bids), (self.asks, asks)):
             for price, amount in rows:
                 if amount:
-                    side[Decimal(price)] = Decimal(amount)
+                    side[price] = amount
                 else:
-                    side.pop(Decimal(price), None)
+                    side.pop(price, None)
 
     def top(self, depth: int) -> tuple[list[BookLevel], list[BookLevel]]:
         """The best ``depth`` bids (descending) and asks (ascending)."""
         bids = sorted(self.bids.items(), reverse=True)[:depth]
         asks = sorted(self.asks.items())[:depth]
         return bids, asks
+
+
+def _exact_rows(rows: Any) -> list[BookLevel]:
+    """``[[price, amount], …]`` (Decimals from the JSON numbers) as exact, in-range levels; a level
+    that is not raises :class:`~core.errors.BadResponseError`."""
+    try:
+        return [(to_decimal(price), to_decimal(amount)) for price, amount in rows]
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise BadResponseError(f"bad book level: {exc}") from None

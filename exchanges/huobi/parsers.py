@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from core.decimals import to_decimal
 from core.errors import BadResponseError, UnknownSymbolError
 from core.intervals import Interval
 from core.models import BookLevel, Kline, Price, Quote, Ticker, Trade
@@ -221,6 +222,6 @@ def klines(
 def levels(rows: Any, instance: str) -> list[BookLevel]:
     """``[[price, amount], …]`` to exact levels."""
     try:
-        return [(Decimal(p), Decimal(a)) for p, a in rows]
+        return [(to_decimal(p), to_decimal(a)) for p, a in rows]
     except (TypeError, ValueError, ArithmeticError) as exc:
         raise BadResponseError(f"{instance}: bad book levels: {exc}") from exc
