@@ -11,12 +11,13 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
-MAX_MAGNITUDE = 30
-"""Digits a value may have before the point (``adjusted() < 30``) and after it (30 places at most).
+MAX_MAGNITUDE = 100
+"""Digits a value may have before the point (``adjusted() < 100``) and after it (100 places at most).
 
 Text in exponent notation is short, but its plain text is not: ``"1E+999999999"`` is one billion
 digits once written as the store writes decimals. A value beyond these bounds (far beyond any price or
-amount) is refused like any malformed value, so one corrupt frame cannot exhaust memory."""
+amount, and beyond the ~34 significant digits of values the engine computes from them) is refused
+like any malformed value, so one corrupt frame cannot exhaust memory."""
 
 
 def check_magnitude(value: Decimal) -> Decimal:

@@ -50,7 +50,9 @@ def test_fast_encoding_equals_pydantic_json(value: Decimal, other: str) -> None:
     assert encode(record) == type(record).__pydantic_serializer__.to_json(record)
 
 
-@pytest.mark.parametrize("bad", [1.5, True, "abc", "NaN", "Infinity", None, "1E+999999999", "1E-31", 10**30])
+@pytest.mark.parametrize(
+    "bad", [1.5, True, "abc", "NaN", "Infinity", None, "1E+999999999", "1E-101", 10**100]
+)
 def test_decimals_refuse_floats_and_junk(bad: object) -> None:
     with pytest.raises(ValidationError):
         Price(instance="x", symbol="BTC/USDT", event_time=1, receive_time=1, price=bad)
