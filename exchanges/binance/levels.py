@@ -6,8 +6,8 @@ Two implementations with one interface and the same results:
   each level as the venue's own text, ordered by an exact scaled-integer price. A diff is applied
   without creating Python objects; the top levels carry their JSON
   (:class:`~core.models.EncodedLevels`), written by copying that text, and each level's
-  ``(Decimal, Decimal)`` tuple is made only when the level first reaches a top. Depth frames cost
-  about a third of what they do in Python (``bench.pipeline``).
+  ``(Decimal, Decimal)`` tuple is made only when the level first reaches a top. ``bench.pipeline``
+  on the sim's whole mix: 25.8 µs per frame with the Python sides, 17.5 with these.
 * **python** keeps ``(Decimal, Decimal)`` tuples by price plus the ascending list of prices.
 
 :data:`ACTIVE` is the native kit when the extension is built, else the Python one. The native
@@ -29,7 +29,7 @@ from core.models import BookLevel, CheckedLevels
 
 DEFAULT_MAX_LEVELS = 1_000
 """Levels a side keeps at most. The diff stream reports changes at any depth, so an unbounded book
-grows for as long as the collector runs (thousands of levels for busy symbols within hours). Levels
+grows for as long as the collector runs (a busy symbol's book can reach thousands of levels). Levels
 beyond a REST snapshot's depth are partial anyway (Binance: "you won't learn the quantities for the
 levels outside of the initial snapshot unless they change"); keeping the best 1,000 (≥ the snapshot
 the adapter fetches) bounds memory without changing the stored top."""
