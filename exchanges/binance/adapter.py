@@ -282,10 +282,11 @@ class BinanceAdapter(CcxtAdapter):
         bound); never fewer than the REST snapshot holds (see
         :data:`~exchanges.binance.levels.DEFAULT_MAX_LEVELS`)."""
         configured = self.config.options.get("book_max_levels")
-        if configured == 0 and not isinstance(configured, bool):
+        if isinstance(configured, bool) or not isinstance(configured, int):
+            configured = DEFAULT_MAX_LEVELS
+        if configured == 0:
             return 0
-        wanted = configured if isinstance(configured, int) and not isinstance(configured, bool) else None
-        return max(wanted or DEFAULT_MAX_LEVELS, self.snapshot_limit(), self.config.depth_levels)
+        return max(configured, self.snapshot_limit(), self.config.depth_levels)
 
     def conflate_backlog(self) -> int:
         """Waiting frames from which a connection skips replaced quotes and tickers (see
