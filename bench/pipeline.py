@@ -101,7 +101,7 @@ def _kind(payload: bytes) -> str:
 
 
 def _session(recording: Recording) -> StreamSession:
-    async def no_snapshot(symbol: str) -> Any:
+    async def no_snapshot(symbol: str, limit: int) -> Any:
         raise AssertionError(f"{symbol}: the book should have been synced")
 
     parser = BinanceParser(INSTANCE, recording.markets, recording.kit)

@@ -58,11 +58,11 @@ async def venue() -> AsyncIterator[PausableVenue]:
 async def test_collector_fills_redis_with_fresh_venue_data(venue: PausableVenue, redis_url: str) -> None:
     async with StoreReader(redis_url) as reader:
         symbols = await BINANCE.trading_symbols(venue, redis_url, 3)
-        # A local book only learns a level beyond its REST snapshot when that level changes (Binance
-        # says so). The sim's books are dense (one-cent steps on ETH/USDT at ~3,500): 100 levels span
-        # about a dollar, which the market crossed within one run, exposing levels older than the
-        # snapshot that had never changed (1 run in ~40). A 1,000-level snapshot covers the run.
-        config = BINANCE.config(venue, redis_url, symbols, options={"snapshot_limit": 1000})
+        # The sim's books are dense (one-cent steps on ETH/USDT at ~3,500): the first 100-level
+        # snapshot spans about a dollar, which the market crosses within a run. The books must be
+        # refreshed before the served levels reach levels the snapshot never showed (this failed
+        # 1 run in ~40 before books knew their snapshot's edge).
+        config = BINANCE.config(venue, redis_url, symbols)
         collector = Collector(config, BINANCE.host())
         async with running_collector(collector) as task:
             async with asyncio.timeout(60):

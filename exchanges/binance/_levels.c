@@ -9,6 +9,11 @@
  *
  * Entries are kept in one array, sorted so that the best level is the LAST one: most changes
  * happen near the best price, and inserting or deleting there moves few entries.
+ *
+ * A side may have an edge: the worst price up to which it knows every level. A partial load (a
+ * REST snapshot that came back with as many levels as asked) sets it at the worst loaded level,
+ * and dropping the worst levels (max_levels) moves it to the worst level kept. Beyond the edge the
+ * side holds only the levels that changed since, so known(n) counts the best levels inside it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -40,6 +45,8 @@ typedef struct {
     Py_ssize_t max_levels; /* beyond this (plus an eighth), the worst levels are dropped; 0: no bound */
     Py_ssize_t top_n; /* levels of the cached top, -1 when none */
     PyObject *top;    /* the cached EncodedLevels */
+    int has_edge;     /* levels beyond `edge` may be missing */
+    qw_key edge;      /* key of the worst price up to which every level is known */
 } LevelsObject;
 
 static PyObject *decimal_type;        /* decimal.Decimal */
@@ -143,7 +150,15 @@ static void clear_entries(LevelsObject *self) {
     Py_ssize_t i;
     for (i = 0; i < self->size; i++) free_level(self->entries[i].level);
     self->size = 0;
+    self->has_edge = 0;
     forget_top(self);
+}
+
+/* Nothing beyond the worst level held now is known (no-op on an empty side). */
+static void set_edge_at_worst(LevelsObject *self) {
+    if (self->size == 0) return;
+    if (!self->has_edge || self->entries[0].key > self->edge) self->edge = self->entries[0].key;
+    self->has_edge = 1;
 }
 
 /* Index of the first entry whose key is >= key. */
@@ -226,6 +241,7 @@ static void bound(LevelsObject *self) {
     for (i = 0; i < drop; i++) free_level(self->entries[i].level);
     memmove(&self->entries[0], &self->entries[drop], max * sizeof(Entry));
     self->size = max;
+    set_edge_at_worst(self);
     if (self->top_n > max) forget_top(self);
 }
 
@@ -243,9 +259,24 @@ static PyObject *apply_rows(LevelsObject *self, PyObject *rows, int snapshot) {
 
 static PyObject *Levels_apply(LevelsObject *self, PyObject *rows) { return apply_rows(self, rows, 0); }
 
-static PyObject *Levels_load(LevelsObject *self, PyObject *rows) {
+static PyObject *Levels_load(LevelsObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"rows", "partial", NULL};
+    PyObject *rows, *result;
+    int partial = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$p", kwlist, &rows, &partial)) return NULL;
     clear_entries(self);
-    return apply_rows(self, rows, 1);
+    result = apply_rows(self, rows, 1);
+    if (result != NULL && partial) set_edge_at_worst(self);
+    return result;
+}
+
+static PyObject *Levels_known(LevelsObject *self, PyObject *arg) {
+    Py_ssize_t n = PyLong_AsSsize_t(arg), inside;
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    if (n < 0) n = 0;
+    if (!self->has_edge) return PyLong_FromSsize_t(n);
+    inside = self->size - lower_bound(self, self->edge);
+    return PyLong_FromSsize_t(inside < n ? inside : n);
 }
 
 static PyObject *Levels_clear(LevelsObject *self, PyObject *unused) {
@@ -366,6 +397,7 @@ static PyObject *Levels_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
         self->size = self->capacity = 0;
         self->top = NULL;
         self->top_n = -1;
+        self->has_edge = 0;
     }
     return (PyObject *)self;
 }
@@ -377,7 +409,9 @@ static void Levels_dealloc(LevelsObject *self) {
 }
 
 static PyMethodDef Levels_methods[] = {
-    {"load", (PyCFunction)Levels_load, METH_O, "Replace every level with checked rows (zero amounts skipped)."},
+    {"load", (PyCFunction)(void (*)(void))Levels_load, METH_VARARGS | METH_KEYWORDS,
+     "Replace every level with checked rows (zero amounts skipped); partial: nothing beyond them is known."},
+    {"known", (PyCFunction)Levels_known, METH_O, "How many of the best n levels lie inside the edge (n without one)."},
     {"apply", (PyCFunction)Levels_apply, METH_O, "Apply checked rows in order; a zero amount deletes."},
     {"top", (PyCFunction)Levels_top, METH_O, "The best n levels, best first, as EncodedLevels (cached)."},
     {"to_dict", (PyCFunction)Levels_to_dict, METH_NOARGS, "Every level as {Decimal price: Decimal amount}."},

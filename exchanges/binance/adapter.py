@@ -277,6 +277,15 @@ class BinanceAdapter(CcxtAdapter):
         want = 5 * self.config.depth_levels
         return next((n for n in SNAPSHOT_LIMITS if n >= want), SNAPSHOT_LIMITS[-1])
 
+    def snapshot_limits(self) -> list[int]:
+        """Depths a stream book's snapshots may take: from :meth:`snapshot_limit` up to option
+        ``snapshot_limit_max`` (default 1,000, weight 50; 5,000 weighs 250). A book whose served
+        levels near its snapshot's edge is refreshed one size deeper."""
+        first = self.snapshot_limit()
+        configured = self.config.options.get("snapshot_limit_max")
+        most = configured if isinstance(configured, int) and configured in SNAPSHOT_LIMITS else 1_000
+        return [n for n in SNAPSHOT_LIMITS if first <= n <= max(first, most)]
+
     def book_max_levels(self) -> int:
         """Levels each side of a local book keeps at most (option ``book_max_levels``, ``0``: no
         bound); never fewer than the REST snapshot holds (see
@@ -286,7 +295,7 @@ class BinanceAdapter(CcxtAdapter):
             configured = DEFAULT_MAX_LEVELS
         if configured == 0:
             return 0
-        return max(configured, self.snapshot_limit(), self.config.depth_levels)
+        return max(configured, self.snapshot_limits()[-1], self.config.depth_levels)
 
     def conflate_backlog(self) -> int:
         """Waiting frames from which a connection skips replaced quotes and tickers (see
@@ -314,9 +323,8 @@ class BinanceAdapter(CcxtAdapter):
             self._books_announced = True
             log.info("%s: local order books %s", self.instance, _BOOKS)
         plan = plan_streams(subscriptions, self._natives(subscriptions))
-        limit = self.snapshot_limit()
 
-        async def fetch_snapshot(symbol: str) -> DepthSnapshot:
+        async def fetch_snapshot(symbol: str, limit: int) -> DepthSnapshot:
             return await self.guarded_rest(
                 "depth",
                 lambda: self._snapshot(symbol, limit),
@@ -336,6 +344,7 @@ class BinanceAdapter(CcxtAdapter):
             snapshot_gate=self._snapshot_gate,
             conflate_backlog=self.conflate_backlog(),
             book_max_levels=self.book_max_levels(),
+            snapshot_limits=self.snapshot_limits(),
         )
         async for batch in session.run(plan):
             yield batch

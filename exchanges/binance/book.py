@@ -11,6 +11,12 @@ A broken chain raises :class:`~core.errors.SequenceGapError`; the owner then res
 (new snapshot, same connection). An amount of zero removes a price level. The levels of each side
 are kept by a :class:`~exchanges.binance.levels.BookSide` of the kit the parser checked the diffs
 with (native C when built, see :mod:`exchanges.binance.levels`).
+
+A snapshot has a depth limit, and the diff stream reports a level beyond it only when that level
+changes, so a book knows every level only up to its snapshot's worst price (its *edge*, when the
+snapshot came back full). :meth:`LocalBook.known` says how many of the best levels lie inside it.
+When the market moves towards the edge, :meth:`LocalBook.refresh` loads a new snapshot into a second
+book fed the same diffs, and swaps it in once it is in sync: the book is served throughout.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from core.errors import SequenceGapError
 from core.models import CheckedLevels
 from exchanges.binance.levels import ACTIVE, DEFAULT_MAX_LEVELS, LevelsKit
 from exchanges.binance.parsers import DepthDiff, DepthSnapshot
+
+REFRESH_MARGIN = 2
+"""A book is refreshed when fewer than this many times the served levels lie inside its edge."""
 
 MAX_BUFFERED = 2_000
 """Diff events held while a snapshot is on its way (≈ 200 s at 100 ms); beyond that the oldest go."""
@@ -38,12 +47,15 @@ class LocalBook:
     def __init__(self, symbol: str, kit: LevelsKit = ACTIVE, max_levels: int = DEFAULT_MAX_LEVELS) -> None:
         self.symbol = symbol
         self.kit = kit
+        self._max_levels = max_levels
         self._bids = kit.side(descending=True, max_levels=max_levels)
         self._asks = kit.side(descending=False, max_levels=max_levels)
         self.last_update_id: int | None = None
         self.event_time: int | None = None
         self._bridged = False
         self._buffer: list[DepthDiff] = []
+        self._next: LocalBook | None = None
+        """A book syncing with a new snapshot to replace this one's levels (see :meth:`refresh`)."""
 
     @property
     def bids(self) -> dict[Decimal, Decimal]:
@@ -65,6 +77,22 @@ class LocalBook:
         """Diff events waiting for a snapshot."""
         return len(self._buffer)
 
+    @property
+    def refreshing(self) -> bool:
+        """True while a synced book waits for the snapshot of a :meth:`refresh`."""
+        return self._next is not None
+
+    def known(self, levels: int) -> tuple[int, int]:
+        """How many of the best ``levels`` bids and asks lie inside the book's edges, where every
+        level is known (``levels`` each when the snapshot held the whole side)."""
+        return self._bids.known(levels), self._asks.known(levels)
+
+    def refresh(self) -> None:
+        """Start syncing a new snapshot for this synced book while it goes on taking diffs; the next
+        :meth:`on_snapshot` goes to it, and its levels replace these once it is in sync."""
+        if self.synced and self._next is None:
+            self._next = LocalBook(self.symbol, self.kit, self._max_levels)
+
     def reset(self) -> None:
         """Forget the state (after a gap): buffer diffs again until the next snapshot."""
         self._bids.clear()
@@ -72,6 +100,7 @@ class LocalBook:
         self.last_update_id = None
         self._bridged = False
         self._buffer.clear()
+        self._next = None
 
     def on_diff(self, diff: DepthDiff) -> bool:
         """Take one diff event; True when the book changed.
@@ -85,21 +114,36 @@ class LocalBook:
                 del self._buffer[0]
             return False
         try:
-            return self._apply_in_order(diff)
+            changed = self._apply_in_order(diff)
         except SequenceGapError:
             self.reset()
             self._buffer.append(diff)
             raise
+        if self._next is not None:
+            self._next.on_diff(diff)
+        return changed
 
-    def on_snapshot(self, snapshot: DepthSnapshot) -> None:
-        """Load a REST snapshot and replay the buffered events that follow it.
+    def on_snapshot(self, snapshot: DepthSnapshot, limit: int | None = None) -> None:
+        """Load a REST snapshot and replay the buffered events that follow it. ``limit``: the depth
+        asked for; a side that came back with that many levels is partial (it has an edge).
 
         Raises :class:`SequenceGapError` when the buffered events do not bridge the snapshot (the
-        snapshot is older than the first event kept); the book is then reset and waits again.
+        snapshot is older than the first event kept); the book is then reset and waits again. During
+        a :meth:`refresh` only the new book waits again; this one is served meanwhile.
         """
+        if self._next is not None and self.last_update_id is not None:
+            if snapshot.last_update_id < self.last_update_id and not self._next.buffered:
+                raise SequenceGapError(
+                    f"{self.symbol}: snapshot {snapshot.last_update_id} is older than the book "
+                    f"({self.last_update_id})"
+                )
+            self._next.on_snapshot(snapshot, limit)
+            self._adopt(self._next)
+            return
         pending, self._buffer = self._buffer, []
-        self._bids.load(self.kit.snapshot_rows(snapshot.bids))
-        self._asks.load(self.kit.snapshot_rows(snapshot.asks))
+        full = limit if limit is not None else -1
+        self._bids.load(self.kit.snapshot_rows(snapshot.bids), partial=len(snapshot.bids) == full)
+        self._asks.load(self.kit.snapshot_rows(snapshot.asks), partial=len(snapshot.asks) == full)
         self.last_update_id = snapshot.last_update_id
         self._bridged = False
         try:
@@ -108,6 +152,13 @@ class LocalBook:
         except SequenceGapError:
             self.reset()
             raise
+
+    def _adopt(self, synced: LocalBook) -> None:
+        """Take the levels and position of ``synced``, a refresh fed every diff this book took."""
+        self._bids, self._asks = synced._bids, synced._asks
+        self.last_update_id, self._bridged = synced.last_update_id, synced._bridged
+        self.event_time = synced.event_time or self.event_time
+        self._next = None
 
     def _apply_in_order(self, diff: DepthDiff) -> bool:
         last = self.last_update_id
@@ -126,6 +177,17 @@ class LocalBook:
         self._bridged = True
         return True
 
+    def needs_refresh(self, levels: int) -> bool:
+        """True when a synced book that is not refreshing knows fewer than ``REFRESH_MARGIN`` times
+        ``levels`` of the best levels on a side: time for a new snapshot before the served top
+        reaches the edge."""
+        if self.last_update_id is None or self._next is not None:
+            return False
+        want = REFRESH_MARGIN * levels
+        return self._bids.known(want) < want or self._asks.known(want) < want
+
     def top(self, levels: int) -> tuple[CheckedLevels, CheckedLevels]:
-        """The best ``levels`` bids (descending) and asks (ascending). Do not modify the lists."""
-        return self._bids.top(levels), self._asks.top(levels)
+        """The best ``levels`` bids (descending) and asks (ascending) inside the edges: fewer on a
+        side whose edge is nearer (levels beyond it may be missing). Do not modify the lists."""
+        bids, asks = self._bids, self._asks
+        return bids.top(bids.known(levels)), asks.top(asks.known(levels))

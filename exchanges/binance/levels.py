@@ -18,7 +18,7 @@ integer digits, 18 decimal places or 40 characters (Binance sends at most 8 deci
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -43,10 +43,19 @@ class BookSide(Protocol):
 
     With ``max_levels``, a side that grows an eighth beyond it drops its worst levels down to
     ``max_levels`` (see :data:`DEFAULT_MAX_LEVELS`).
+
+    A side may have an *edge*: the worst price up to which it knows every level. Beyond it the side
+    holds only the levels that changed since it was loaded (Binance: "price levels outside of the
+    initial snapshot that don't have a quantity change will not have updates"). A partial load sets
+    it at the worst loaded level; dropping the worst levels moves it to the worst level kept.
     """
 
-    def load(self, rows: Rows) -> None:
-        """Replace every level with ``rows`` (zero amounts are skipped)."""
+    def load(self, rows: Rows, *, partial: bool = False) -> None:
+        """Replace every level with ``rows`` (zero amounts are skipped). ``partial``: the rows are
+        the best levels only (a snapshot that returned as many as asked): the edge is the worst."""
+
+    def known(self, levels: int, /) -> int:
+        """How many of the best ``levels`` levels lie inside the edge (``levels`` when there is none)."""
 
     def apply(self, rows: Rows) -> None:
         """Apply changed levels in order; an amount of zero removes the level."""
@@ -115,15 +124,40 @@ class PyLevels:
         self._levels: dict[Decimal, BookLevel] = {}
         self._prices: list[Decimal] = []  # ascending, kept in step with ``_levels``
         self._top: tuple[int, CheckedLevels] | None = None
+        self._edge: Decimal | None = None
 
     def __len__(self) -> int:
         return len(self._levels)
 
-    def load(self, rows: Rows) -> None:
+    def load(self, rows: Rows, *, partial: bool = False) -> None:
         self._levels = {level[0]: level for level in rows if level[1]}
         self._prices = sorted(self._levels)
         self._top = None
+        self._edge = None
         self._bound()
+        if partial:
+            self._edge_at_worst()
+
+    def known(self, levels: int, /) -> int:
+        levels = max(levels, 0)
+        if self._edge is None:
+            return levels
+        if self.descending:
+            inside = len(self._prices) - bisect_left(self._prices, self._edge)
+        else:
+            inside = bisect_right(self._prices, self._edge)
+        return min(levels, inside)
+
+    def _edge_at_worst(self) -> None:
+        """Nothing beyond the worst level held now is known."""
+        if not self._prices:
+            return
+        if self.descending:
+            worst = self._prices[0]
+            self._edge = worst if self._edge is None else max(self._edge, worst)
+        else:
+            worst = self._prices[-1]
+            self._edge = worst if self._edge is None else min(self._edge, worst)
 
     def apply(self, rows: Rows) -> None:
         if self._top is not None and self._reaches(rows, self._top[1], self._top[0]):
@@ -153,6 +187,7 @@ class PyLevels:
             del prices[:drop]
         else:
             del prices[-drop:]
+        self._edge_at_worst()
         if self._top is not None and self._top[0] > most:
             self._top = None
 
@@ -190,6 +225,7 @@ class PyLevels:
         self._levels.clear()
         self._prices.clear()
         self._top = None
+        self._edge = None
 
 
 PYTHON = LevelsKit("python", levels, PyLevels, lambda snapshot_levels: snapshot_levels)

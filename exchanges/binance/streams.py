@@ -17,7 +17,9 @@ at most :data:`MAX_STREAMS_PER_CONNECTION`, symbols dealt out in turn (:func:`sh
 first streams ride in the ``/stream?streams=`` URL and the rest are sent as ``SUBSCRIBE`` messages
 at fewer than 5 messages a second. Depth is kept in a :class:`~exchanges.binance.book.LocalBook` per
 symbol; a sequence gap resyncs that one symbol from a
-new REST snapshot while the connection stays up. A connection that fell behind skips the quotes and
+new REST snapshot while the connection stays up. A book whose served levels near its snapshot's
+depth is refreshed from a new snapshot while it is served, and that symbol's later snapshots are one
+size deeper (``snapshot_limits``). A connection that fell behind skips the quotes and
 24h tickers that later frames already read replace (:data:`CONFLATE_BACKLOG`). A frame that
 cannot be parsed is logged (with its symbol), counted and skipped. A lost connection or a
 ``serverShutdown`` event raises :class:`~core.errors.TransientError`.
@@ -95,8 +97,8 @@ CONFLATE_LOG_EVERY_S = 60.0
 MAX_TAKEN = 4096
 """Most frames taken from a connection in one batch."""
 
-SnapshotFetcher = Callable[[str], Awaitable[DepthSnapshot]]
-"""Fetches the REST depth snapshot of a unified symbol."""
+SnapshotFetcher = Callable[[str, int], Awaitable[DepthSnapshot]]
+"""Fetches the REST depth snapshot of a unified symbol, at most that many levels a side."""
 
 
 @dataclass
@@ -112,6 +114,8 @@ class StreamStats:
     resyncs: Counter[str] = field(default_factory=Counter)
     snapshots: Counter[str] = field(default_factory=Counter)
     snapshot_failures: Counter[str] = field(default_factory=Counter)
+    refreshes: Counter[str] = field(default_factory=Counter)
+    """Books refreshed because their served levels neared the snapshot's depth."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +253,7 @@ class StreamSession:
         snapshot_gate: SnapshotGate | None = None,
         conflate_backlog: int = CONFLATE_BACKLOG,
         book_max_levels: int = DEFAULT_MAX_LEVELS,
+        snapshot_limits: Sequence[int] = (100,),
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.parser = parser
@@ -259,6 +264,9 @@ class StreamSession:
         self.max_streams = max_streams_per_connection
         self.conflate_backlog = conflate_backlog
         self.book_max_levels = book_max_levels
+        self.snapshot_limits = sorted(snapshot_limits)
+        """Snapshot depths from the first one asked to the deepest a refresh may step up to."""
+        self._snapshot_limit: dict[str, int] = {}
         self.outbox = Outbox()
         self._books: dict[str, LocalBook] = {}
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
@@ -463,7 +471,29 @@ class StreamSession:
         if not book.synced:
             self._ensure_snapshot(diff.symbol)
             return []
-        return [self._book_record(book, receive_time)] if changed else []
+        if not changed:
+            return []
+        if book.needs_refresh(self.depth_levels):
+            self._refresh(book)
+        return [self._book_record(book, receive_time)]
+
+    def _refresh(self, book: LocalBook) -> None:
+        """Sync a new, deeper snapshot into ``book`` while it is served (see :meth:`LocalBook.refresh`)."""
+        symbol = book.symbol
+        self.stats.refreshes[symbol] += 1
+        limit = self._snapshot_limit.get(symbol, self.snapshot_limits[0])
+        deeper = next((n for n in self.snapshot_limits if n > limit), limit)
+        if deeper != limit:
+            self._snapshot_limit[symbol] = deeper
+            log.info(
+                "%s: %s: the market moved near the edge of its %d-level snapshot; refreshing with %d levels",
+                self.parser.instance,
+                symbol,
+                limit,
+                deeper,
+            )
+        book.refresh()
+        self._ensure_snapshot(symbol)
 
     def _ensure_snapshot(self, symbol: str) -> None:
         task = self._snapshot_tasks.get(symbol)
@@ -487,9 +517,10 @@ class StreamSession:
             wait = gate.paused_until - self.clock.monotonic()
             if wait > 0:
                 await self.clock.sleep(wait)
+            limit = self._snapshot_limit.get(symbol, self.snapshot_limits[0])
             try:
                 async with gate.slots:
-                    snapshot = await self.fetch_snapshot(symbol)
+                    snapshot = await self.fetch_snapshot(symbol, limit)
             except asyncio.CancelledError:
                 raise
             except (TransientError, BadResponseError) as exc:
@@ -513,7 +544,7 @@ class StreamSession:
                 return
             self.stats.snapshots[symbol] += 1
             try:
-                book.on_snapshot(snapshot)
+                book.on_snapshot(snapshot, limit)
             except SequenceGapError as exc:
                 # not a venue failure: the stream moved on while the snapshot was fetched
                 self.stats.resyncs[symbol] += 1

@@ -326,10 +326,28 @@ async def test_credentials_never_leak(venue: SimulatedVenue, caplog: pytest.LogC
         ({}, 1_000),  # the default bound
         ({"book_max_levels": 0}, 0),  # no bound
         ({"book_max_levels": 5_000}, 5_000),
-        ({"book_max_levels": 10, "snapshot_limit": 500}, 500),  # never fewer than a snapshot holds
+        ({"book_max_levels": 10}, 1_000),  # never fewer than the deepest snapshot holds
+        ({"book_max_levels": 10, "snapshot_limit_max": 500}, 500),
+        ({"book_max_levels": 10, "snapshot_limit": 5_000}, 5_000),
     ],
 )
 def test_local_books_are_bounded_by_an_option(
     venue: SimulatedVenue, options: dict[str, Any], expected: int
 ) -> None:
     assert BinanceAdapter(config(venue, options=options)).book_max_levels() == expected
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, [100, 500, 1_000]),  # 5x the 20 served levels, then deeper on each refresh
+        ({"snapshot_limit_max": 100}, [100]),  # never deeper
+        ({"snapshot_limit": 500, "snapshot_limit_max": 5_000}, [500, 1_000, 5_000]),
+        ({"snapshot_limit": 5_000}, [5_000]),  # a first size deeper than the default most
+        ({"snapshot_limit_max": 7}, [100, 500, 1_000]),  # not a size Binance takes: the default
+    ],
+)
+def test_snapshot_sizes_step_up_to_an_option(
+    venue: SimulatedVenue, options: dict[str, Any], expected: list[int]
+) -> None:
+    assert BinanceAdapter(config(venue, options=options)).snapshot_limits() == expected

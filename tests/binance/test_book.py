@@ -202,7 +202,7 @@ def test_the_native_and_the_python_book_agree(steps: Steps, levels: int) -> None
     books = [LocalBook("X/Y", kit) for kit in KITS]
     snapshot = DepthSnapshot(1, [(Decimal("0.5"), Decimal("1"))], [(Decimal("1E+2"), Decimal("2.50"))])
     for book in books:
-        book.on_snapshot(snapshot)
+        book.on_snapshot(snapshot, limit=1)  # full: each side has an edge
     for diffs in zip(*(list(diffs_of(steps, book.kit)) for book in books), strict=True):
         seen = []
         for book, diff in zip(books, diffs, strict=True):
@@ -212,7 +212,7 @@ def test_the_native_and_the_python_book_agree(steps: Steps, levels: int) -> None
                 OrderBook, instance="i", symbol="X/Y", event_time=None, receive_time=0,
                 bids=bids, asks=asks, sequence=book.last_update_id, depth=levels,
             )  # fmt: skip
-            seen.append((book.bids, book.asks, bids, asks, encode(record)))
+            seen.append((book.bids, book.asks, bids, asks, encode(record), book.known(levels)))
         assert all(state == seen[0] for state in seen)
 
 
@@ -260,6 +260,7 @@ def test_a_bounded_book_keeps_its_best_levels(steps: Steps, most: int, levels: i
     book = LocalBook("X/Y", kit, max_levels=most)
     book.on_snapshot(DepthSnapshot(1, [(Decimal("1"), Decimal("1"))], [(Decimal("3"), Decimal("1"))]))
     bids, asks = {Decimal("1"): Decimal("1")}, {Decimal("3"): Decimal("1")}
+    edges: dict[bool, Decimal] = {}  # by descending: the worst price kept by the latest drop
     for diff in diffs_of(steps, kit):
         book.on_diff(diff)
         for side, changes, descending in ((bids, diff.bids, True), (asks, diff.asks, False)):
@@ -269,13 +270,16 @@ def test_a_bounded_book_keeps_its_best_levels(steps: Steps, most: int, levels: i
                 else:
                     side.pop(Decimal(price), None)
             kept = bounded_reference(dict(side), most, descending=descending)
+            if len(kept) < len(side):  # dropped levels: nothing beyond the worst kept is known
+                worst = min(kept) if descending else max(kept)
+                edge = edges.get(descending, worst)
+                edges[descending] = max(edge, worst) if descending else min(edge, worst)
             side.clear()
             side.update(kept)
         assert (book.bids, book.asks) == (bids, asks)
-        assert book.top(levels) == (
-            sorted(bids.items(), reverse=True)[:levels],
-            sorted(asks.items())[:levels],
-        )
+        known_bids = [lv for lv in sorted(bids.items(), reverse=True) if lv[0] >= edges.get(True, lv[0])]
+        known_asks = [lv for lv in sorted(asks.items()) if lv[0] <= edges.get(False, lv[0])]
+        assert book.top(levels) == (known_bids[:levels], known_asks[:levels])
 
 
 def test_a_snapshot_deeper_than_the_bound_is_cut_to_its_best_levels(kit: LevelsKit) -> None:
@@ -284,3 +288,141 @@ def test_a_snapshot_deeper_than_the_bound_is_cut_to_its_best_levels(kit: LevelsK
     book.on_snapshot(DepthSnapshot(1, levels, list(reversed(levels))))
     assert sorted(book.bids) == [Decimal("4"), Decimal("5")]
     assert sorted(book.asks) == [Decimal("1"), Decimal("2")]
+
+
+def levels_of(*prices: str) -> list[tuple[Decimal, Decimal]]:
+    return [(Decimal(p), Decimal("1")) for p in prices]
+
+
+def test_levels_beyond_a_full_snapshot_are_not_served(kit: LevelsKit) -> None:
+    """A snapshot that came back with as many levels as asked ends where the book's knowledge ends:
+    a level beyond it that changed is held, but not served (unchanged levels before it are unknown)."""
+    book = LocalBook("X/Y", kit)
+    book.on_snapshot(DepthSnapshot(1, levels_of("10", "9", "8"), levels_of("11", "12", "13")), limit=3)
+    assert book.known(3) == (3, 3)
+    assert not book.needs_refresh(1)
+    book.on_diff(DepthDiff("X/Y", 2, 2, None, kit.check([["10", "0"], ["9", "0"], ["7.5", "2"]]), []))
+    bids, asks = book.top(3)
+    assert bids == levels_of("8")  # 7.5 is held, but the venue may have 7.9 (unchanged, never sent)
+    assert asks == levels_of("11", "12", "13")
+    assert Decimal("7.5") in book.bids
+    assert book.known(3) == (1, 3)
+    assert book.needs_refresh(1)  # fewer than 2x the served levels left inside the edge
+
+
+def test_a_snapshot_shorter_than_its_limit_holds_the_whole_side(kit: LevelsKit) -> None:
+    book = LocalBook("X/Y", kit)
+    book.on_snapshot(DepthSnapshot(1, levels_of("10", "9"), levels_of("11", "12", "13")), limit=3)
+    book.on_diff(DepthDiff("X/Y", 2, 2, None, kit.check([["10", "0"], ["7", "1"]]), kit.check([["11", "0"]])))
+    assert book.top(3) == (levels_of("9", "7"), levels_of("12", "13"))  # bids: whole; asks: to the edge
+    assert book.known(5) == (5, 2)
+    assert not book.needs_refresh(1)  # 2 asks inside the edge: enough for 1 served level
+    assert book.needs_refresh(2)  # not for 2
+
+
+def test_a_refresh_swaps_in_a_new_snapshot_while_the_book_is_served(kit: LevelsKit) -> None:
+    book = LocalBook("X/Y", kit)
+    book.on_snapshot(DepthSnapshot(1, levels_of("10", "9", "8"), levels_of("11", "12", "13")), limit=3)
+    book.on_diff(DepthDiff("X/Y", 2, 2, 20, kit.check([["10", "0"], ["9", "0"]]), []))
+    book.refresh()
+    assert book.refreshing
+    assert book.on_diff(DepthDiff("X/Y", 3, 3, 30, kit.check([["8", "5"]]), []))  # still served
+    assert book.top(2)[0] == [(Decimal("8"), Decimal("5"))]
+    # the venue's book at update 2 held levels the first snapshot could not show
+    book.on_snapshot(
+        DepthSnapshot(2, levels_of("8", "7.9", "7.8", "7.5", "7"), levels_of("11", "12")), limit=5
+    )
+    assert not book.refreshing
+    assert book.last_update_id == 3  # the refresh replayed what it buffered
+    assert book.event_time == 30
+    assert book.top(3) == (
+        [(Decimal("8"), Decimal("5")), (Decimal("7.9"), Decimal("1")), (Decimal("7.8"), Decimal("1"))],
+        levels_of("11", "12"),
+    )
+    assert book.on_diff(DepthDiff("X/Y", 4, 4, 40, [], kit.check([["11", "0"]])))
+    assert book.top(1) == ([(Decimal("8"), Decimal("5"))], levels_of("12"))
+
+
+def test_a_refresh_whose_snapshot_does_not_fit_waits_for_another(kit: LevelsKit) -> None:
+    """A refresh snapshot older than the book, or than the diffs it buffered, is refused: the book
+    goes on being served, and the next snapshot is tried."""
+    book = LocalBook("X/Y", kit)
+    book.on_snapshot(DepthSnapshot(5, levels_of("10", "9"), levels_of("11", "12")), limit=2)
+    book.refresh()
+    stale = DepthSnapshot(4, levels_of("10"), levels_of("11"))
+    with pytest.raises(SequenceGapError, match="older than the book"):
+        book.on_snapshot(stale, limit=2)  # nothing buffered yet: it cannot be brought up to 5
+    assert book.synced and book.refreshing
+    book.on_diff(DepthDiff("X/Y", 6, 6, None, kit.check([["9.5", "1"]]), []))
+    book.on_diff(DepthDiff("X/Y", 7, 7, None, kit.check([["9.5", "2"]]), []))
+    with pytest.raises(SequenceGapError):
+        book.on_snapshot(stale, limit=2)  # older than the first buffered diff
+    assert book.synced and book.refreshing
+    assert book.top(3)[0] == [
+        (Decimal("10"), Decimal("1")),
+        (Decimal("9.5"), Decimal("2")),
+        (Decimal("9"), Decimal("1")),
+    ]
+    book.on_diff(DepthDiff("X/Y", 8, 8, None, [], kit.check([["11", "3"]])))
+    book.on_snapshot(DepthSnapshot(7, levels_of("10", "9.5", "9"), levels_of("11", "12")), limit=3)
+    assert not book.refreshing
+    assert book.last_update_id == 8
+    assert book.top(3) == (
+        [(Decimal("10"), Decimal("1")), (Decimal("9.5"), Decimal("1")), (Decimal("9"), Decimal("1"))],
+        [(Decimal("11"), Decimal("3")), (Decimal("12"), Decimal("1"))],
+    )
+
+
+def test_a_gap_during_a_refresh_resyncs_the_whole_book(kit: LevelsKit) -> None:
+    book = LocalBook("X/Y", kit)
+    book.on_snapshot(DepthSnapshot(5, levels_of("10", "9"), levels_of("11", "12")), limit=2)
+    book.refresh()
+    with pytest.raises(SequenceGapError):
+        book.on_diff(DepthDiff("X/Y", 7, 7, None, kit.check([["9.5", "1"]]), []))  # 6 was lost
+    assert not book.synced and not book.refreshing
+    book.on_snapshot(DepthSnapshot(7, levels_of("10", "9.5"), levels_of("11")), limit=5)
+    assert book.synced
+    assert book.top(5) == (levels_of("10", "9.5"), levels_of("11"))
+
+
+_DENSE_PRICES = st.integers(min_value=1, max_value=12).map(str)
+_DENSE_CHANGES = st.lists(st.tuples(_DENSE_PRICES, _AMOUNTS), max_size=4)
+
+
+@given(
+    steps=st.lists(st.tuples(_DENSE_CHANGES, _DENSE_CHANGES), max_size=40),
+    levels=st.integers(min_value=1, max_value=3),
+    extra=st.integers(min_value=0, max_value=3),
+)
+def test_what_is_served_is_always_the_venues_best_levels(
+    steps: Steps, levels: int, extra: int, kit: LevelsKit
+) -> None:
+    """Against a venue whose snapshots are cut to a limit, the served top is at every step exactly
+    the venue's best levels (perhaps fewer of them); refreshing when the book asks brings it back to
+    full depth."""
+    limit = 2 * levels + extra
+    truth = {True: dict(levels_of(*map(str, range(1, 13)))), False: dict(levels_of(*map(str, range(1, 13))))}
+
+    def best(descending: bool) -> list[tuple[Decimal, Decimal]]:
+        return sorted(truth[descending].items(), reverse=descending)
+
+    def snapshot(update_id: int) -> DepthSnapshot:
+        return DepthSnapshot(update_id, best(True)[:limit], best(False)[:limit])
+
+    book = LocalBook("X/Y", kit)
+    book.on_snapshot(snapshot(1), limit)
+    for diff, (bid_changes, ask_changes) in zip(diffs_of(steps, kit), steps, strict=True):
+        for descending, changes in ((True, bid_changes), (False, ask_changes)):
+            for price, amount in changes:
+                if Decimal(amount):
+                    truth[descending][Decimal(price)] = Decimal(amount)
+                else:
+                    truth[descending].pop(Decimal(price), None)
+        book.on_diff(diff)
+        bids, asks = book.top(levels)
+        assert bids == best(True)[: len(bids)]
+        assert asks == best(False)[: len(asks)]
+        if book.needs_refresh(levels):
+            book.refresh()
+            book.on_snapshot(snapshot(diff.last_id), limit)
+            assert book.top(levels) == (best(True)[:levels], best(False)[:levels])

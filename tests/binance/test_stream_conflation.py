@@ -68,7 +68,7 @@ def test_text_frames_conflate_like_binary_ones() -> None:
     assert stats.conflated == 1
 
 
-async def no_snapshot(symbol: str) -> DepthSnapshot:
+async def no_snapshot(symbol: str, limit: int) -> DepthSnapshot:
     raise AssertionError(symbol)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -45,7 +46,7 @@ class Session:
         )
         self.session._wanted = {s: frozenset(Channel) for s in (NKN, BNB, "BNB/BTC")}
 
-    async def fetch(self, symbol: str) -> DepthSnapshot:
+    async def fetch(self, symbol: str, limit: int) -> DepthSnapshot:
         return self.snapshots[symbol].pop(0)
 
     async def feed(self, frame: Any) -> None:
@@ -152,6 +153,53 @@ async def test_gap_resyncs_only_that_symbol(parser: BinanceParser, binance_fixtu
     assert all(len(b.bids) == 5 for b in books)
 
 
+async def test_a_book_nearing_its_snapshots_edge_is_refreshed_deeper(parser: BinanceParser) -> None:
+    """The venue's book is 30 levels deep; snapshots are cut to what is asked. When the market eats
+    into the first snapshot's depth, the book is refreshed with a deeper one while it is served, and
+    every stored book is the venue's best levels."""
+    venue_bids = {Decimal(100 - n): Decimal(1) for n in range(30)}
+    venue_asks = {Decimal(101 + n): Decimal(1) for n in range(30)}
+    asked: list[int] = []
+    update_id = 1
+
+    async def fetch(symbol: str, limit: int) -> DepthSnapshot:
+        asked.append(limit)
+        return DepthSnapshot(
+            update_id,
+            sorted(venue_bids.items(), reverse=True)[:limit],
+            sorted(venue_asks.items())[:limit],
+        )
+
+    stats = StreamStats()
+    session = StreamSession(
+        base_url="ws://127.0.0.1:9", parser=parser, fetch_snapshot=fetch, depth_levels=2,
+        clock=SYSTEM_CLOCK, stats=stats, snapshot_limits=(5, 10, 20),
+    )  # fmt: skip
+    session._wanted = {NKN: frozenset(Channel)}
+
+    async def eat_best_bid() -> None:
+        nonlocal update_id
+        update_id += 1
+        best = max(venue_bids)
+        del venue_bids[best]
+        data = {"e": "depthUpdate", "E": update_id, "s": "NKNUSDT", "U": update_id, "u": update_id,
+                "b": [[str(best), "0"]], "a": []}  # fmt: skip
+        session._on_frame(orjson.dumps({"stream": "nknusdt@depth@100ms", "data": data}), 1)
+        for _ in range(3):
+            await asyncio.sleep(0)  # let a snapshot task run
+
+    for _ in range(12):
+        await eat_best_bid()
+    books = [r for r in session.outbox.take() if isinstance(r, OrderBook)]
+    assert asked == [5, 10, 20]  # the first sync, then one refresh for each size
+    assert stats.refreshes == {NKN: 2} and stats.resyncs == {}
+    assert books[-1].sequence == update_id
+    assert books[-1].bids == sorted(venue_bids.items(), reverse=True)[:2]
+    for book in books:
+        assert len(book.bids) == 2  # refreshed before the served top reached the edge
+        assert book.asks == sorted(venue_asks.items())[:2]
+
+
 async def test_malformed_frames_are_counted_and_skipped(parser: BinanceParser, binance_fixture: Load) -> None:
     s = Session(parser, {})
     good = binance_fixture("ws_combined_bookTicker")
@@ -194,7 +242,7 @@ async def test_snapshots_go_a_few_at_a_time(parser: BinanceParser, binance_fixtu
     natives = {"NKNUSDT": NKN, "BNBUSDT": BNB, "BNBBTC": "BNB/BTC"}
     in_flight, peak, fetched = 0, 0, []
 
-    async def slow_fetch(symbol: str) -> DepthSnapshot:
+    async def slow_fetch(symbol: str, limit: int) -> DepthSnapshot:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
