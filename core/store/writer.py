@@ -230,7 +230,8 @@ class StoreWriter:
     async def aclose(self) -> None:
         """Stop the loop after a last flush attempt, and release the connection."""
         if self._task is not None:
-            self._task.cancel()
+            async with self._flush_lock:  # a flush under way ends first: its batch is not dropped
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
