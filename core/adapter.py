@@ -10,7 +10,7 @@ collector, not to adapters.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import ClassVar, Protocol, Self, TypeVar
 
@@ -195,3 +195,14 @@ class ExchangeAdapter(abc.ABC):
     def supports_stream(self, channel: Channel) -> bool:
         """True when ``channel`` can be streamed rather than polled."""
         return channel in self.capabilities.stream_channels
+
+    def stream_counters(self) -> Mapping[str, int]:
+        """What the adapter's streams counted since it was created, over all its connections: name →
+        cumulative total, names from ``core.collector.metrics.COUNTERS`` (``resyncs``, ``malformed``,
+        ``conflated``, ``book_refreshes``, ``depth_snapshots``, ``depth_snapshot_failures``).
+
+        Read about once a second while the instance streams, and once more when it stops; the
+        collector adds each total's growth to the instance's counters. Must be cheap and do no I/O.
+        The default counts nothing.
+        """
+        return {}

@@ -265,6 +265,17 @@ async def assert_recovered(run: Run) -> None:
     assert not run.task.done()
 
 
+async def assert_in_stats_hash(run: Run, **at_least: int) -> None:
+    """The instance's stats hash in Redis reaches ``at_least`` (the adapter's stream counters are read
+    into it once a second; ``resyncs`` also counts K-line backfills)."""
+
+    async def reached() -> bool:
+        stats = await run.reader.stats(INSTANCE)
+        return all(stats.get(name, 0) >= count for name, count in at_least.items())
+
+    await run.until(reached, f"the stats hash to count {at_least}")
+
+
 def warned(caplog: pytest.LogCaptureFixture, *words: str) -> list[str]:
     """Warnings (or worse) containing every one of ``words``."""
     return [
@@ -302,10 +313,12 @@ async def test_lost_or_misordered_frames_resync_the_book(
         await set_faults(venue)
         await assert_recovered(run)
         assert run.counter("reconnects") == 0  # the book resynced on the same connection
+        await assert_in_stats_hash(run, resyncs=run.resyncs(), malformed=run.stats.malformed.total())
     resynced = warned(caplog, "resyncing this symbol only")
     assert resynced and all(any(s in m for s in run.symbols) for m in resynced), resynced
     if "malformed_frame_every" in faults:
         assert warned(caplog, INSTANCE, "malformed frame")  # the instance, not just the plugin
+        assert run.stats.malformed.total() >= 1
     assert_no_crash(caplog)
 
 

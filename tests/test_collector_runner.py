@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
 import pytest
@@ -455,6 +455,32 @@ async def test_cancellation_stops_cleanly_and_closes_the_adapter(redis_url: str)
         task = h.task
     assert task is not None and task.cancelled()
     assert venue.opened == venue.closed == 1
+
+
+class _CountingStreams(StreamingFakeAdapter):
+    """Reports :attr:`totals` as what its streams counted (the test raises them)."""
+
+    totals: ClassVar[Mapping[str, int]] = {}
+
+    def stream_counters(self) -> Mapping[str, int]:
+        return self.totals
+
+
+async def test_stream_counters_reach_the_stats_hash_and_are_read_once_more_on_stop(redis_url: str) -> None:
+    venue = FakeVenue()
+    adapter = make_adapter(venue, _CountingStreams, streams=frozenset({Channel.PRICE}))
+    harness = Harness(redis_url, venue, adapter, instance(transport="websocket", channels=["price"]))
+    _CountingStreams.totals = {"resyncs": 1, "malformed": 2}
+    async with harness.run() as h:
+
+        async def counted() -> bool:
+            h.alive()
+            return (await h.reader.stats(INSTANCE)).get("malformed") == 2
+
+        await eventually(counted)  # read once a second
+        assert h.runner.metrics.counts["resyncs"] == 1  # no K-lines here: no backfill resyncs
+        _CountingStreams.totals = {"resyncs": 1, "malformed": 5}  # counted just before the stop
+    assert h.runner.metrics.counts["malformed"] == 5  # read once more on the way out
 
 
 class _KlineStartsRecorded(FakeAdapter):

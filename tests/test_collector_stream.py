@@ -12,7 +12,7 @@ import pytest
 from core.adapter import Subscription
 from core.capabilities import Capabilities
 from core.collector.backoff import Backoff
-from core.collector.metrics import InstanceMetrics
+from core.collector.metrics import COUNTERS, InstanceMetrics, StreamCounters
 from core.collector.sink import RecordSink
 from core.collector.streaming import StreamCoverage, StreamState, StreamSupervisor
 from core.config import InstanceConfig
@@ -208,3 +208,26 @@ def test_live_data_long_after_its_event_time_is_reported(caplog: pytest.LogCaptu
         " (CPU saturated?) or the network is slow (1 similar messages suppressed)",
     ]
     assert sink.put([price(0)], live=True) == 1  # nothing is dropped, only reported
+
+
+def test_stream_counters_add_the_growth_of_the_adapter_totals(caplog: pytest.LogCaptureFixture) -> None:
+    writer = StoreWriter("redis://127.0.0.1:1/2")  # never started: counters stay pending in memory
+    metrics = InstanceMetrics("counted", writer)
+    metrics.incr("resyncs")  # a K-line backfill: book resyncs add to the same counter
+    totals = {"resyncs": 2, "malformed": 0, "frames": 7}
+    counters = StreamCounters("counted", lambda: totals, metrics)
+    counters.sync()
+    counters.sync()  # nothing new: nothing added
+    assert (metrics.counts["resyncs"], metrics.counts["malformed"]) == (3, 0)
+    totals.update(resyncs=5, malformed=4, frames=9)
+    counters.sync()
+    assert (metrics.counts["resyncs"], metrics.counts["malformed"]) == (6, 4)
+    totals["malformed"] = 1  # fell (not a cumulative total): the new base
+    counters.sync()
+    totals["malformed"] = 3
+    counters.sync()
+    assert metrics.counts["malformed"] == 6
+    assert set(metrics.counts) == set(COUNTERS)  # "frames" is no counter: ignored, and said once
+    assert [r.getMessage() for r in caplog.records] == [
+        "counted: the adapter reports an unknown counter 'frames'; ignored"
+    ]

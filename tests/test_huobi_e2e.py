@@ -134,6 +134,16 @@ class Running:
     async def until(self, condition: Callable[[], bool]) -> None:
         await until(condition, self.task)
 
+    async def stats_reach(self, **at_least: int) -> None:
+        """Wait until the instance's stats hash in Redis counts ``at_least`` (the adapter's stream
+        counters are read into it once a second)."""
+        async with asyncio.timeout(10):
+            while True:
+                stats = await self.reader.stats(INSTANCE)
+                if all(stats.get(name, 0) >= count for name, count in at_least.items()):
+                    return
+                await asyncio.sleep(0.05)
+
     async def post_faults(self, faults: dict[str, Any]) -> None:
         """Set faults through the venue's admin endpoint (``{}`` or ``None`` values: reset)."""
         url = f"{self.setup.venue.instance_urls()['rest']}/_sim/faults"
@@ -189,6 +199,7 @@ async def test_seqnum_gap_resyncs_the_book(running: Running, caplog: pytest.LogC
     assert resynced <= set(running.setup.symbols)
     await running.recovered()
     assert running.count("reconnects") == reconnects  # the connection stayed; only the book was re-requested
+    await running.stats_reach(resyncs=sum(running.stats.resyncs.values()) + 1)  # + the K-line backfill
     for symbol in resynced:
         assert logged(caplog, f"{INSTANCE}: {symbol}: seqNum gap, resyncing")
 
@@ -225,6 +236,7 @@ async def test_malformed_gzip_frames_are_skipped(running: Running, caplog: pytes
     await running.post_faults({"reset": True})
     await running.recovered()
     assert running.count("reconnects") == 0  # the connection survived every broken frame
+    await running.stats_reach(malformed=running.stats.malformed)
     assert logged(caplog, f"{INSTANCE}: skipping a malformed frame")
 
 

@@ -16,7 +16,7 @@ from core.collector.backoff import Backoff
 from core.collector.budget import BudgetPlan, plan_polling
 from core.collector.klines import BackfillRequest, KlineSync
 from core.collector.limiter import RateLimiter
-from core.collector.metrics import InstanceMetrics, ThrottledLog
+from core.collector.metrics import InstanceMetrics, StreamCounters, ThrottledLog
 from core.collector.polling import ChannelPoller
 from core.collector.rest import RestGateway
 from core.collector.sink import KlineKey, RecordSink
@@ -33,6 +33,8 @@ from core.symbols import SymbolResolver
 log = logging.getLogger(__name__)
 
 LOAD_MARKETS_TIMEOUT = 30.0
+STREAM_COUNTERS_EVERY = 1.0
+"""Seconds between two reads of the adapter's stream counters into the instance's."""
 _BULK_METHODS = {
     Channel.TICKER: "fetch_tickers",
     Channel.QUOTE: "fetch_quotes",
@@ -199,6 +201,8 @@ class InstanceRunner:
             async with asyncio.TaskGroup() as group:
                 running = _Running(adapter, caps, depth_limit, sink, klines, coverage, kline_keys, group)
                 self._stream(running, self.symbols)
+                if self.streamed:
+                    group.create_task(self._stream_counters(adapter), name=f"stream-counters:{self.instance}")
                 for channel in plan.channels:
                     poller = self.pollers[channel] = ChannelPoller(
                         adapter,
@@ -303,6 +307,19 @@ class InstanceRunner:
             share=config.rate_limit_share,
             bulk_channels=bulk_channels(self.adapter_class),
         )
+
+    async def _stream_counters(self, adapter: ExchangeAdapter) -> None:
+        """Add what the adapter's stream counters grew by to the instance's every
+        :data:`STREAM_COUNTERS_EVERY` seconds, and once more when cancelled."""
+        counters = StreamCounters(self.instance, adapter.stream_counters, self.metrics)
+        next_at = self.clock.monotonic()
+        try:
+            while True:
+                next_at += STREAM_COUNTERS_EVERY
+                await self.clock.sleep(max(0.0, next_at - self.clock.monotonic()))
+                counters.sync()
+        finally:
+            counters.sync()
 
     async def _refresh_markets(self, gateway: RestGateway, running: _Running) -> None:
         next_at = self.clock.monotonic()

@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.clock import Clock
 from core.store import StoreWriter
 
-COUNTERS: tuple[str, ...] = (
-    "messages",
-    "records",
-    "reconnects",
-    "resyncs",
-    "rest_calls",
-    "rest_weight",
-    "rate_limit_waits",
-    "errors",
-)
-"""Every counter an instance keeps; all start at zero."""
+log = logging.getLogger(__name__)
+
+COUNTER_DOCS: Mapping[str, str] = {
+    "messages": "batches of records the instance's streams delivered",
+    "records": "records handed to the store (live and backfilled)",
+    "reconnects": "stream connections lost (or abandoned as stalled) and reconnected",
+    "resyncs": "K-line backfills run, plus order books the streams resynced after a sequence gap",
+    "rest_calls": "REST calls made through the instance's budget, the adapter's own (depth snapshots) too",
+    "rest_weight": "the venue's weight (or requests) those calls cost",
+    "rate_limit_waits": "REST calls that waited for room in the instance's budget",
+    "errors": "failed REST calls, polls and market loads, and instance crashes",
+    "book_refreshes": "order books refreshed from a deeper snapshot as their served levels neared its edge",
+    "malformed": "stream frames or records that could not be parsed and were skipped",
+    "conflated": "stream quotes and tickers skipped because a later frame replaced them (reader behind)",
+    "depth_snapshots": "REST depth snapshots the streams fetched to sync order books",
+    "depth_snapshot_failures": "of those, the ones that failed and were retried",
+}
+"""Every counter an instance keeps, and what it counts; all start at zero.
+
+The last five, and the book resyncs in ``resyncs``, come from the adapter's
+:meth:`~core.adapter.ExchangeAdapter.stream_counters` (see :class:`StreamCounters`); an adapter
+reports only those it has."""
+COUNTERS: tuple[str, ...] = tuple(COUNTER_DOCS)
+"""The names of :data:`COUNTER_DOCS`."""
 
 
 class InstanceMetrics:
@@ -40,6 +53,38 @@ class InstanceMetrics:
     def snapshot(self) -> Mapping[str, int]:
         """A copy of the counters."""
         return dict(self.counts)
+
+
+class StreamCounters:
+    """Adds what an adapter's stream counters grew by since the last :meth:`sync` to the instance's.
+
+    ``read`` returns cumulative totals since the adapter was created (its ``stream_counters``), so one
+    :class:`StreamCounters` serves one adapter; a restarted instance opens a new adapter and a new one.
+    A total that fell is taken as the new base. A name not in :data:`COUNTERS` is ignored, with a warning.
+    """
+
+    def __init__(
+        self, instance: str, read: Callable[[], Mapping[str, int]], metrics: InstanceMetrics
+    ) -> None:
+        self.instance = instance
+        self._read = read
+        self._metrics = metrics
+        self._seen: dict[str, int] = {}
+        self._ignored: set[str] = set()
+
+    def sync(self) -> None:
+        """Read the totals and add their growth to the instance's counters."""
+        seen = self._seen
+        for name, total in self._read().items():
+            if name not in COUNTER_DOCS:
+                if name not in self._ignored:
+                    self._ignored.add(name)
+                    log.warning("%s: the adapter reports an unknown counter %r; ignored", self.instance, name)
+                continue
+            grown = total - seen.get(name, 0)
+            if grown > 0:
+                self._metrics.incr(name, grown)
+            seen[name] = total
 
 
 @dataclass

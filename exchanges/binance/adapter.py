@@ -313,6 +313,19 @@ class BinanceAdapter(CcxtAdapter):
         natives = self._natives(subscriptions)
         return shard_subscriptions(subscriptions, natives, self.max_streams_per_connection)
 
+    def stream_counters(self) -> Mapping[str, int]:
+        """The totals of :attr:`stream_stats` over every symbol; ``resyncs`` counts the gaps in the diffs
+        and the snapshots the diffs did not bridge."""
+        stats = self.stream_stats
+        return {
+            "resyncs": stats.resyncs.total(),
+            "book_refreshes": stats.refreshes.total(),
+            "malformed": stats.malformed.total(),
+            "conflated": stats.conflated,
+            "depth_snapshots": stats.snapshots.total(),
+            "depth_snapshot_failures": stats.snapshot_failures.total(),
+        }
+
     def _natives(self, subscriptions: Sequence[Subscription]) -> dict[str, str]:
         return {sub.symbol: self.market(sub.symbol).native_id for sub in subscriptions}
 

@@ -112,6 +112,11 @@ class HuobiAdapter(CcxtAdapter):
         async for batch in run_streams(plan, self.stream_stats):
             yield batch
 
+    def stream_counters(self) -> Mapping[str, int]:
+        """The totals of :attr:`stream_stats`: books resynced after a ``seqNum`` gap, frames skipped."""
+        stats = self.stream_stats
+        return {"resyncs": sum(stats.resyncs.values()), "malformed": stats.malformed}
+
     @staticmethod
     def _topics(sub: Subscription, native: str, depth: int) -> list[str]:
         base = f"market.{native}"

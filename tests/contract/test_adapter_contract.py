@@ -11,6 +11,7 @@ import pytest
 
 from core.adapter import ExchangeAdapter, Subscription
 from core.ccxt_adapter import decimal_places
+from core.collector.metrics import COUNTERS
 from core.config import InstanceConfig
 from core.errors import NotSupportedError, UnknownSymbolError
 from core.intervals import ALL_INTERVALS
@@ -192,3 +193,5 @@ async def test_streams_yield_records_or_are_not_supported(adapter: ExchangeAdapt
     finally:
         await stream.aclose()  # type: ignore[attr-defined]
     assert seen >= caps.stream_channels
+    counted = adapter.stream_counters()
+    assert set(counted) <= set(COUNTERS) and all(n >= 0 for n in counted.values()), counted
