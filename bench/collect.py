@@ -326,6 +326,15 @@ def load_cpus() -> list[int]:
     return list(range(collector_cpu())) or [0]
 
 
+def thread_busy(process: psutil.Process) -> dict[str, float]:
+    """CPU seconds (user + system) so far of each thread of ``process``: ``main`` (the event loop)
+    and ``thread <id>`` for the others (the store writer's)."""
+    return {
+        "main" if t.id == process.pid else f"thread {t.id}": t.user_time + t.system_time
+        for t in process.threads()
+    }
+
+
 def _busy(process: psutil.Process) -> float:
     """CPU seconds (user + system) used so far by ``process``."""
     times = process.cpu_times()
@@ -402,6 +411,7 @@ def run_phase(
             rest0 = rest_calls(server.url(2))
             state0 = venue_state(port)
             cpu0 = process.cpu_times()
+            threads0 = thread_busy(process)
             others0 = {name: _busy(p) for name, p in others.items()}
             box0 = psutil.cpu_times()
             tap.start_window()
@@ -410,6 +420,7 @@ def run_phase(
             arrived = tap.stop_window()
             seconds = time.monotonic() - t0
             cpu1 = process.cpu_times()
+            threads1 = thread_busy(process)
             others1 = {name: _busy(p) for name, p in others.items()}
             box1 = psutil.cpu_times()
             rest_in_window = rest_calls(server.url(2)) - rest0
@@ -480,6 +491,9 @@ def run_phase(
                 f"{percentile(latencies, 99):7.1f} / {percentile(latencies, 100):7.1f}  ({len(latencies):,})"
             )
     print(f"  collector CPU {cpu:.2f} cores, peak RSS {rss / 2**20:.0f} MiB")
+    by_thread = Counter({n: (threads1[n] - threads0.get(n, 0.0)) / seconds for n in threads1})
+    busy = ", ".join(f"{n} {c:.2f}" for n, c in by_thread.most_common() if c >= 0.005)
+    print(f"  by thread, cores: {busy}")
     neighbours = ", ".join(f"{n} {(others1[n] - others0[n]) / seconds:.2f}" for n in others)
     idle = (box1.idle - box0.idle) / seconds
     print(f"  the rest of the box, cores: {neighbours}; idle {idle:.2f} of {psutil.cpu_count()}")

@@ -52,7 +52,7 @@ def raw_session(loop: asyncio.AbstractEventLoop) -> StreamSession:
         instance="bench", symbol="NKN/USDT", native_id="NKNUSDT", base="NKN", quote="USDT", receive_time=0
     )
 
-    async def no_snapshot(symbol: str, limit: int) -> DepthSnapshot:
+    async def no_snapshot(symbol: str, limit: int, urgent: bool) -> DepthSnapshot:
         raise AssertionError(symbol)
 
     session = StreamSession(

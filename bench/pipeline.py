@@ -101,7 +101,7 @@ def _kind(payload: bytes) -> str:
 
 
 def _session(recording: Recording) -> StreamSession:
-    async def no_snapshot(symbol: str, limit: int) -> Any:
+    async def no_snapshot(symbol: str, limit: int, urgent: bool) -> Any:
         raise AssertionError(f"{symbol}: the book should have been synced")
 
     parser = BinanceParser(INSTANCE, recording.markets, recording.kit)

@@ -140,7 +140,7 @@ class CountingSession(StreamSession):
 
 
 async def read_session(base: str, streams: list[str], counter: Counter) -> None:
-    async def no_snapshot(symbol: str, limit: int) -> DepthSnapshot:
+    async def no_snapshot(symbol: str, limit: int, urgent: bool) -> DepthSnapshot:
         raise AssertionError(symbol)
 
     session = CountingSession(

@@ -337,13 +337,13 @@ class BinanceAdapter(CcxtAdapter):
             log.info("%s: local order books %s", self.instance, _BOOKS)
         plan = plan_streams(subscriptions, self._natives(subscriptions))
 
-        async def fetch_snapshot(symbol: str, limit: int) -> DepthSnapshot:
+        async def fetch_snapshot(symbol: str, limit: int, urgent: bool) -> DepthSnapshot:
             return await self.guarded_rest(
                 "depth",
                 lambda: self._snapshot(symbol, limit),
                 symbol=symbol,
                 weight=depth_weight(limit),
-                urgent=True,
+                urgent=urgent,
             )
 
         session = StreamSession(

@@ -97,8 +97,9 @@ CONFLATE_LOG_EVERY_S = 60.0
 MAX_TAKEN = 4096
 """Most frames taken from a connection in one batch."""
 
-SnapshotFetcher = Callable[[str, int], Awaitable[DepthSnapshot]]
-"""Fetches the REST depth snapshot of a unified symbol, at most that many levels a side."""
+SnapshotFetcher = Callable[[str, int, bool], Awaitable[DepthSnapshot]]
+"""Fetches the REST depth snapshot of a unified symbol, at most that many levels a side; the flag is
+``urgent``: the book is not served until it arrives (a refresh of a served book is not urgent)."""
 
 
 @dataclass
@@ -520,7 +521,7 @@ class StreamSession:
             limit = self._snapshot_limit.get(symbol, self.snapshot_limits[0])
             try:
                 async with gate.slots:
-                    snapshot = await self.fetch_snapshot(symbol, limit)
+                    snapshot = await self.fetch_snapshot(symbol, limit, not book.synced)
             except asyncio.CancelledError:
                 raise
             except (TransientError, BadResponseError) as exc:

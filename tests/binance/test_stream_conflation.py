@@ -68,7 +68,7 @@ def test_text_frames_conflate_like_binary_ones() -> None:
     assert stats.conflated == 1
 
 
-async def no_snapshot(symbol: str, limit: int) -> DepthSnapshot:
+async def no_snapshot(symbol: str, limit: int, urgent: bool) -> DepthSnapshot:
     raise AssertionError(symbol)
 
 

@@ -56,7 +56,7 @@ def session(base_url: str, venue: SimulatedVenue | None = None) -> StreamSession
             for native, m in engine.markets.items()
         ]
 
-    async def no_snapshot(symbol: str, limit: int) -> DepthSnapshot:
+    async def no_snapshot(symbol: str, limit: int, urgent: bool) -> DepthSnapshot:
         raise AssertionError(symbol)
 
     return StreamSession(

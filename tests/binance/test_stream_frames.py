@@ -46,7 +46,7 @@ class Session:
         )
         self.session._wanted = {s: frozenset(Channel) for s in (NKN, BNB, "BNB/BTC")}
 
-    async def fetch(self, symbol: str, limit: int) -> DepthSnapshot:
+    async def fetch(self, symbol: str, limit: int, urgent: bool) -> DepthSnapshot:
         return self.snapshots[symbol].pop(0)
 
     async def feed(self, frame: Any) -> None:
@@ -159,11 +159,11 @@ async def test_a_book_nearing_its_snapshots_edge_is_refreshed_deeper(parser: Bin
     every stored book is the venue's best levels."""
     venue_bids = {Decimal(100 - n): Decimal(1) for n in range(30)}
     venue_asks = {Decimal(101 + n): Decimal(1) for n in range(30)}
-    asked: list[int] = []
+    asked: list[tuple[int, bool]] = []
     update_id = 1
 
-    async def fetch(symbol: str, limit: int) -> DepthSnapshot:
-        asked.append(limit)
+    async def fetch(symbol: str, limit: int, urgent: bool) -> DepthSnapshot:
+        asked.append((limit, urgent))
         return DepthSnapshot(
             update_id,
             sorted(venue_bids.items(), reverse=True)[:limit],
@@ -191,7 +191,8 @@ async def test_a_book_nearing_its_snapshots_edge_is_refreshed_deeper(parser: Bin
     for _ in range(12):
         await eat_best_bid()
     books = [r for r in session.outbox.take() if isinstance(r, OrderBook)]
-    assert asked == [5, 10, 20]  # the first sync, then one refresh for each size
+    # the first sync (urgent: no book to serve yet), then a refresh for each size (the book is served)
+    assert asked == [(5, True), (10, False), (20, False)]
     assert stats.refreshes == {NKN: 2} and stats.resyncs == {}
     assert books[-1].sequence == update_id
     assert books[-1].bids == sorted(venue_bids.items(), reverse=True)[:2]
@@ -242,7 +243,7 @@ async def test_snapshots_go_a_few_at_a_time(parser: BinanceParser, binance_fixtu
     natives = {"NKNUSDT": NKN, "BNBUSDT": BNB, "BNBBTC": "BNB/BTC"}
     in_flight, peak, fetched = 0, 0, []
 
-    async def slow_fetch(symbol: str, limit: int) -> DepthSnapshot:
+    async def slow_fetch(symbol: str, limit: int, urgent: bool) -> DepthSnapshot:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
