@@ -1,7 +1,10 @@
-"""Build of the optional C extension; everything else is in pyproject.toml.
+"""Build of the optional C extensions; everything else is in pyproject.toml.
 
-``exchanges.binance._levels`` (the native side of the Binance local book) is ``optional``: without a
-C compiler the install still succeeds and the pure-Python book is used (see exchanges/binance/levels.py).
+Both are ``optional``: without a C compiler the install still succeeds and their Python twins run.
+
+* ``exchanges.binance._levels``: the native side of the Binance local book (see
+  exchanges/binance/levels.py);
+* ``core.store._resp``: the store's Redis commands packed into RESP (see core/store/resp.py).
 """
 
 from setuptools import Extension, setup
@@ -13,6 +16,12 @@ setup(
             sources=["exchanges/binance/_levels.c"],
             extra_compile_args=["-O2"],
             optional=True,
-        )
+        ),
+        Extension(
+            "core.store._resp",
+            sources=["core/store/_resp.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
     ]
 )

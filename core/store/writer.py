@@ -12,8 +12,9 @@ task writes what accumulated every ``flush_interval`` seconds:
   expiring ``SET`` each, ``ZREM`` + ``DEL`` for closed ones, and one ``channel: "arbitrage"`` event
   per id in the instance's ``PUBLISH``.
 
-The pipeline runs on a dedicated thread with the synchronous hiredis-backed client, which packs
-commands in C, so the event loop never waits on Redis. When Redis is unreachable the batch is kept
+The transaction runs on a dedicated thread with a synchronous connection of its own (hiredis reads
+the replies; :mod:`core.store.resp` packs the commands in C), so the event loop never waits on
+Redis. When Redis is unreachable the batch is kept
 (newer values win), buffers are bounded (oldest trades and events dropped and counted), and writing
 resumes when Redis returns. If Redis lost its data meanwhile (a restart), the latest state and the
 markets are rewritten and ``on_reset`` callbacks run so the collector can backfill K-lines.
@@ -35,6 +36,7 @@ from typing import Any, NamedTuple, Self
 import orjson
 import redis
 from pydantic import BaseModel
+from redis.connection import ConnectionInterface
 
 from core.clock import SYSTEM_CLOCK, Clock
 from core.errors import StorageError
@@ -43,6 +45,7 @@ from core.models import Channel, Kline, Market, Record, Trade
 from core.store.codec import encode
 from core.store.keys import LATEST_CHANNELS, KeySchema
 from core.store.redis_errors import translate_redis_errors
+from core.store.resp import Arg, Command, run_transaction
 from core.store.scripts import APPEND_TRADES, UPSERT_KLINES
 from core.symbols import to_key
 
@@ -197,7 +200,7 @@ class StoreWriter:
         self._reset_callbacks: list[Callable[[], None]] = []
         self._sentinel = self.keys.writer_sentinel(uuid.uuid4().hex[:12])
         self._sentinel_seen = False
-        self._client: redis.Redis | None = None
+        self._connection: ConnectionInterface | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
@@ -221,9 +224,10 @@ class StoreWriter:
 
     async def start(self) -> None:
         """Connect (lazily) and start the flush loop."""
-        self._client = redis.Redis.from_url(
+        pool = redis.ConnectionPool.from_url(
             self.url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=0
         )
+        self._connection = pool.make_connection()  # the writer thread's own; connects on first use
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qw-store-writer")
         self._task = asyncio.create_task(self._run(), name="store-writer-flush")
 
@@ -242,9 +246,9 @@ class StoreWriter:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        if self._connection is not None:
+            self._connection.disconnect()  # type: ignore[no-untyped-call]
+            self._connection = None
 
     def on_reset(self, callback: Callable[[], None]) -> None:
         """Register ``callback`` to run after Redis lost its data and the latest state was rewritten."""
@@ -455,49 +459,53 @@ class StoreWriter:
             callback()
 
     def _write(self, batch: _Batch) -> tuple[int, bool]:
-        """Run on the writer thread: one MULTI/EXEC pipeline for the whole batch."""
-        assert self._client is not None
-        keys = self.keys
+        """Run on the writer thread: one MULTI/EXEC transaction for the whole batch."""
+        assert self._connection is not None
+        commands = self._commands(batch)
         with translate_redis_errors("flush"):
-            pipe = self._client.pipeline(transaction=True)
-            pipe.set(self._sentinel, b"1", ex=86_400, get=True)
-            for instance, (markets, meta) in batch.markets.items():
-                pipe.delete(keys.markets(instance))
-                if markets:
-                    pipe.hset(keys.markets(instance), mapping=markets)  # type: ignore[arg-type]
-                pipe.hset(keys.instances(), instance, meta)
-            if batch.latest:
-                pipe.mset(batch.latest)
-            if batch.history:  # before the live candles, so a live update of the same candle wins
-                pipe.eval(UPSERT_KLINES, len(batch.history), *self._kline_args(batch.history))
-            if batch.klines:
-                pipe.eval(UPSERT_KLINES, len(batch.klines), *self._kline_args(batch.klines))
-            if batch.trades:
-                pipe.eval(APPEND_TRADES, len(batch.trades), *self._trade_args(batch.trades))
-            for instance, fresh in batch.freshness.items():
-                pipe.hset(keys.freshness(instance), mapping=fresh)  # type: ignore[arg-type]
-            for instance, counts in batch.counters.items():
-                for name, amount in counts.items():
-                    pipe.hincrby(keys.stats(instance), name, amount)
-            ranked_events = self._queue_ranked(pipe, batch.ranked)
-            for instance in batch.events.keys() | ranked_events.keys():
-                events = batch.events.get(instance, []) + ranked_events.get(instance, [])
-                if events:
-                    pipe.publish(keys.events(instance), b"[" + b",".join(events) + b"]")
-            replies = pipe.execute()
+            replies = run_transaction(self._connection, commands)
         lost_data = replies[0] is None and self._sentinel_seen
         self._sentinel_seen = True
         return len(replies), lost_data
 
+    def _commands(self, batch: _Batch) -> list[Command]:
+        """The commands that write ``batch``, the sentinel check first (see :meth:`flush`)."""
+        keys = self.keys
+        commands: list[Command] = [("SET", self._sentinel, b"1", "EX", 86_400, "GET")]
+        for instance, (markets, meta) in batch.markets.items():
+            commands.append(("DEL", keys.markets(instance)))
+            if markets:
+                commands.append(("HSET", keys.markets(instance), *_flat(markets)))
+            commands.append(("HSET", keys.instances(), instance, meta))
+        if batch.latest:
+            commands.append(("MSET", *_flat(batch.latest)))
+        if batch.history:  # before the live candles, so a live update of the same candle wins
+            commands.append(("EVAL", UPSERT_KLINES, len(batch.history), *self._kline_args(batch.history)))
+        if batch.klines:
+            commands.append(("EVAL", UPSERT_KLINES, len(batch.klines), *self._kline_args(batch.klines)))
+        if batch.trades:
+            commands.append(("EVAL", APPEND_TRADES, len(batch.trades), *self._trade_args(batch.trades)))
+        for instance, fresh in batch.freshness.items():
+            commands.append(("HSET", keys.freshness(instance), *_flat(fresh)))
+        for instance, counts in batch.counters.items():
+            stats = keys.stats(instance)
+            commands += [("HINCRBY", stats, name, amount) for name, amount in counts.items()]
+        ranked_events = self._queue_ranked(commands, batch.ranked)
+        for instance in batch.events.keys() | ranked_events.keys():
+            events = batch.events.get(instance, []) + ranked_events.get(instance, [])
+            if events:
+                commands.append(("PUBLISH", keys.events(instance), b"[" + b",".join(events) + b"]"))
+        return commands
+
     def _queue_ranked(
-        self, pipe: redis.client.Pipeline, ranked: dict[str, dict[str, _Ranked]]
+        self, commands: list[Command], ranked: dict[str, dict[str, _Ranked]]
     ) -> dict[str, list[bytes]]:
-        """Add the opportunity writes to ``pipe``; return the events to publish, by instance."""
+        """Add the opportunity writes to ``commands``; return the events to publish, by instance."""
         events: dict[str, list[bytes]] = {}
         ttl = self.arbitrage_ttl_ms
         for instance, items in ranked.items():
             ranking = self.keys.arbitrage(instance)
-            scores: dict[str, float] = {}
+            scores: list[Arg] = []
             closed: list[str] = []
             published = events.setdefault(instance, [])
             head = b'{"channel":"arbitrage","instance":' + orjson.dumps(instance)
@@ -505,21 +513,21 @@ class StoreWriter:
                 item_key = self.keys.arbitrage_item(instance, key)
                 if document is None:
                     closed.append(key)
-                    pipe.delete(item_key)
+                    commands.append(("DEL", item_key))
                     body = b',"status":"closed","opportunity":null'
                 else:
-                    scores[key] = score
+                    scores += (repr(float(score)), key)
                     payload = type(document).__pydantic_serializer__.to_json(document)
-                    pipe.set(item_key, payload, px=ttl)
+                    commands.append(("SET", item_key, payload, "PX", ttl))
                     body = b',"status":"open","opportunity":' + payload
                 if self.publish:
                     tail = b',"receive_time":' + str(time_ms).encode() + b"}"
                     published.append(head + b',"id":' + orjson.dumps(key) + body + tail)
             if closed:
-                pipe.zrem(ranking, *closed)
+                commands.append(("ZREM", ranking, *closed))
             if scores:
-                pipe.zadd(ranking, scores)
-                pipe.pexpire(ranking, ttl)
+                commands.append(("ZADD", ranking, *scores))
+                commands.append(("PEXPIRE", ranking, ttl))
         return events
 
     def _remember_ranked(self, ranked: dict[str, dict[str, _Ranked]]) -> None:
@@ -572,3 +580,11 @@ class StoreWriter:
             return  # rate-limited: at most 5 warnings a minute
         self._error_log_times.append(now)
         log.warning("store: %s; %d writes kept for retry", exc, self.pending_count())
+
+
+def _flat(mapping: Mapping[str, Any]) -> list[Arg]:
+    """``{k: v, …}`` as ``[k, v, …]``, the arguments of ``MSET``/``HSET``."""
+    flat: list[Arg] = []
+    for pair in mapping.items():
+        flat += pair
+    return flat
