@@ -490,7 +490,11 @@ def run_phase(
                 f"    {time.strftime('%H:%M:%S', time.gmtime(second))}  {percentile(latencies, 50):7.1f} / "
                 f"{percentile(latencies, 99):7.1f} / {percentile(latencies, 100):7.1f}  ({len(latencies):,})"
             )
-    print(f"  collector CPU {cpu:.2f} cores, peak RSS {rss / 2**20:.0f} MiB")
+    user, system = (cpu1.user - cpu0.user) / seconds, (cpu1.system - cpu0.system) / seconds
+    print(
+        f"  collector CPU {cpu:.2f} cores (user {user:.2f}, system {system:.2f}), "
+        f"peak RSS {rss / 2**20:.0f} MiB"
+    )
     by_thread = Counter({n: (threads1[n] - threads0.get(n, 0.0)) / seconds for n in threads1})
     busy = ", ".join(f"{n} {c:.2f}" for n, c in by_thread.most_common() if c >= 0.005)
     print(f"  by thread, cores: {busy}")

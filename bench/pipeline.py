@@ -10,8 +10,9 @@ with every local book synced from a snapshot first, then replays them through
 1. **parse**: :meth:`StreamSession._on_frame` (orjson, dispatch, parser, records, local books);
 2. **+ store**: the batches into :class:`RecordSink` → :meth:`StoreWriter.put` (encode, conflate);
 3. **+ arbitrage**: the same with the arbitrage observer attached, as ``quotewire collect`` runs it;
-4. **+ flush build**: plus building each flush's commands, the part of a flush that runs Python
-   (the Redis round trip itself is in ``bench.store``).
+4. **+ flush build**: plus building and packing each flush's transaction, the part of a flush that
+   runs before its bytes go to the socket (on the writer thread in the collector; the Redis round
+   trip itself is in ``bench.store``).
 
 As in the collector, the writer's batch is taken every 10 ms of recorded time.
 
@@ -45,6 +46,7 @@ from core.intervals import ALL_INTERVALS
 from core.models import Channel
 from core.sim import MarketEngine
 from core.store import StoreWriter
+from core.store.resp import pack_commands
 from core.store.writer import _Batch
 from exchanges.binance.book import LocalBook
 from exchanges.binance.levels import ACTIVE, KITS, LevelsKit
@@ -171,18 +173,14 @@ def _drain(outbox: Outbox, put: Callable[..., int] | None) -> int:
 
 
 def _take_flush(writer: StoreWriter, build: bool) -> None:
-    """Take the writer's batch as a flush does; with ``build``, also compute everything the flush
-    computes in Python before handing commands to redis-py."""
+    """Take the writer's batch as a flush does; with ``build``, also build and pack its transaction
+    (everything a flush computes before the bytes go to the socket)."""
     batch, writer._pending = writer._pending, _Batch()
     if not build:
         return
     batch.history, _ = writer._take_history()
-    if batch.klines:
-        writer._kline_args(batch.klines)
-    if batch.trades:
-        writer._trade_args(batch.trades)
-    for events in batch.events.values():
-        b"[" + b",".join(events) + b"]"
+    if not batch.empty():
+        pack_commands([("MULTI",), *writer._commands(batch), ("EXEC",)])
 
 
 def best(recording: Recording, runs: int, *, freeze: bool, **stage: bool) -> tuple[float, int]:
