@@ -264,9 +264,9 @@ def start_collector(config: Path, profile: str | None) -> subprocess.Popen[bytes
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def rest_calls(url: str) -> int:
-    """The collector's ``rest_calls`` counter (its stats hash in Redis)."""
-    value = redis.Redis.from_url(url).hget(KeySchema().stats(INSTANCE), "rest_calls")
+def counter(url: str, name: str) -> int:
+    """One of the collector's counters (its stats hash in Redis)."""
+    value = redis.Redis.from_url(url).hget(KeySchema().stats(INSTANCE), name)
     return int(value or 0)
 
 
@@ -408,7 +408,8 @@ def run_phase(
             # collector's CPU drain their socket backlogs (in one run that took ~10 s)
             time.sleep(args.settle)
             warm = time.monotonic() - started
-            rest0 = rest_calls(server.url(2))
+            rest0 = counter(server.url(2), "rest_calls")
+            batches0 = counter(server.url(2), "messages")
             state0 = venue_state(port)
             cpu0 = process.cpu_times()
             threads0 = thread_busy(process)
@@ -423,7 +424,8 @@ def run_phase(
             threads1 = thread_busy(process)
             others1 = {name: _busy(p) for name, p in others.items()}
             box1 = psutil.cpu_times()
-            rest_in_window = rest_calls(server.url(2)) - rest0
+            rest_in_window = counter(server.url(2), "rest_calls") - rest0
+            batches = counter(server.url(2), "messages") - batches0
             state1 = venue_state(port)
             rss = peak_rss(collector.pid)
             stop(collector)
@@ -461,6 +463,7 @@ def run_phase(
     )
     mix = ", ".join(f"{c} {n / seconds:,.0f}" for c, n in window.channels.most_common())
     print(f"  collector: {window.records / seconds:,.0f} records/s written  ({mix})")
+    print(f"  stream batches handed to the sink: {batches / seconds:,.0f}/s")
     print(f"  event->Redis   p50 {percentile(event, 50):6.1f} ms  p99 {percentile(event, 99):6.1f} ms"
           f"  max {percentile(event, 100):6.1f} ms  ({len(event):,} records with E)")  # fmt: skip
     print(f"  receive->Redis p50 {percentile(receive, 50):6.1f} ms  p99 {percentile(receive, 99):6.1f} ms"
