@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
+class CollectorCounters(Collector):
+    """The collectors' counters of every instance (their stats hashes in Redis), as read before the
+    latest scrape: ``quotewire_collector_total{instance, counter}``."""
+
+    def __init__(self) -> None:
+        self.counts: Mapping[str, Mapping[str, int]] = {}
+        """Instance → counter → value; replaced as a whole by the ``/metrics`` route."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "quotewire_collector",
+            "collector counters of each instance (reconnects, resyncs, rest_weight, malformed, ...; "
+            "core.collector.metrics.COUNTER_DOCS says what each counts), from its stats hash in Redis",
+            labels=("instance", "counter"),
+        )
+        for instance, counts in sorted(self.counts.items()):
+            for name, value in sorted(counts.items()):
+                family.add_metric((instance, name), value)
+        yield family
+
+
 class ApiMetrics:
-    """Request counts and latency per route, push clients, and push message outcomes."""
+    """Request counts and latency per route, push clients, push message outcomes, and the
+    collectors' counters (:class:`CollectorCounters`)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -46,3 +72,5 @@ class ApiMetrics:
         self.events = Counter(
             "quotewire_api_push_events", "store event batches received", registry=self.registry
         )
+        self.collector = CollectorCounters()
+        self.registry.register(self.collector)

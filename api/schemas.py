@@ -109,6 +109,11 @@ class ExchangeInfo(BaseModel):
     receive_time: int | None = Field(description="newest receive time over all streams")
     age_ms: int | None
     stale: bool
+    counters: dict[str, int] = Field(
+        description="the collector's counters since the store was created (what each counts: "
+        "core.collector.metrics.COUNTER_DOCS)",
+        examples=[{"messages": 1200, "records": 9800, "reconnects": 0, "resyncs": 2, "rest_weight": 560}],
+    )
 
 
 class ExchangeList(BaseModel):

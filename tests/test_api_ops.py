@@ -50,10 +50,14 @@ async def test_health_ready_metrics(redis_url: str, seeded: None, redis_server: 
             route = 'method="GET",route="/v1/exchanges/{instance}/symbols/{symbol}/quote",status="200"'
             assert f"quotewire_api_requests_total{{{route}}} 1.0" in text
             assert "quotewire_api_request_seconds_bucket" in text and "quotewire_api_push_clients" in text
+            assert 'quotewire_collector_total{counter="resyncs",instance="test-venue"} 2.0' in text
             redis_server.stop()
             try:
                 down = await http.get("/ready")
                 assert down.status_code == 503 and down.headers["retry-after"] == "3"
+                scraped = await http.get("/metrics")  # the API's own metrics, without the collectors'
+                assert scraped.status_code == 200 and "quotewire_api_requests_total" in scraped.text
+                assert "quotewire_collector_total{" not in scraped.text
             finally:
                 redis_server.start()
 

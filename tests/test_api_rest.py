@@ -69,7 +69,8 @@ async def test_exchanges_list_instances_with_freshness(client: httpx.AsyncClient
     assert mine["meta"] == {"plugin": "test", "simulated": True}
     assert mine["markets"] == 3 and mine["streams"] > 12 and mine["receive_time"] is not None
     assert mine["age_ms"] >= 0 and mine["stale"] in (True, False)
-    assert by_name[OTHER]["markets"] == 2
+    assert mine["counters"] == {"resyncs": 2, "reconnects": 1}
+    assert by_name[OTHER]["markets"] == 2 and by_name[OTHER]["counters"] == {}
 
 
 async def test_markets_are_served_with_exact_decimals(client: httpx.AsyncClient) -> None:

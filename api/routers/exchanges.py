@@ -15,7 +15,8 @@ router = APIRouter(prefix="/v1/exchanges", tags=["exchanges"], responses=ERROR_R
 
 @router.get("", response_model=ExchangeList, summary="Instances with metadata and a freshness summary")
 async def list_exchanges(api: Api) -> Response:
-    """Every registered instance; ``stale`` is true when its newest data is older than ``stale_after``."""
+    """Every registered instance; ``stale`` is true when its newest data is older than ``stale_after``;
+    ``counters`` are its collector's (reconnects, resyncs, REST weight, malformed frames, ...)."""
     items = []
     for name, meta in sorted((await api.catalog.instances(max_age=0)).items()):
         fresh = await api.reader.freshness(name)
@@ -32,6 +33,7 @@ async def list_exchanges(api: Api) -> Response:
                 "receive_time": newest,
                 "age_ms": age,
                 "stale": stale,
+                "counters": await api.reader.stats(name),
             }
         )
     return JSONBytesResponse({"data": items})

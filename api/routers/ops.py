@@ -60,5 +60,12 @@ async def ready(api: Api) -> Response:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
 async def metrics(api: Api) -> Response:
-    """Request counts and latency per route, push clients, conflated and dropped push messages."""
+    """Request counts and latency per route, push clients, conflated and dropped push messages, and
+    every instance's collector counters (``quotewire_collector_total``; left out while Redis is
+    unreachable, the API's own metrics are served anyway)."""
+    try:
+        instances = sorted(await api.catalog.instances(max_age=0))
+        api.metrics.collector.counts = {name: await api.reader.stats(name) for name in instances}
+    except StorageError:
+        api.metrics.collector.counts = {}
     return Response(generate_latest(api.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -80,5 +80,7 @@ async def seed(writer: StoreWriter, *, now_ms: int = f.T0, trades: int = 30) -> 
     writer.put(other_btc)
     writer.put(on(OTHER, f.quote("ETH/USDT", bid="1.00", t=now_ms)))
     seeded.quotes = {"BTC/USDT": other_btc}
+    writer.incr(f.INSTANCE, "resyncs", 2)  # what a collector counted
+    writer.incr(f.INSTANCE, "reconnects", 1)
     await writer.flush()
     return seeded
