@@ -475,7 +475,7 @@ def run_phase(
         f"{percentile(gaps, 99):.1f} ms;"
         f" newest record p50 {percentile(youngest, 50):.1f} / p99 {percentile(youngest, 99):.1f} ms"
     )
-    print("  per channel, p50/p99 ms: event->receive (venue, socket) | receive->Redis (collector)")
+    print("  per channel, p50/p99 ms: event->receive (venue, socket, read queue) | receive->Redis")
     for channel, (venue_part, collector_part) in sorted(window.by_channel.items()):
         venue_part.sort()
         collector_part.sort()
