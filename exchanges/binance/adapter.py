@@ -126,6 +126,7 @@ class BinanceAdapter(CcxtAdapter):
         super().__init__(config, clock=clock)
         self.parser = BinanceParser(self.instance)
         self.stream_stats = StreamStats()
+        self._snapshot_depths: dict[str, int] = {}  # symbol -> depth its refreshes stepped up to
         self._snapshot_gate = SnapshotGate()
         self._published_limit: RateLimit | None = None
         self._books_announced = False
@@ -358,6 +359,7 @@ class BinanceAdapter(CcxtAdapter):
             conflate_backlog=self.conflate_backlog(),
             book_max_levels=self.book_max_levels(),
             snapshot_limits=self.snapshot_limits(),
+            learned_limits=self._snapshot_depths,
         )
         async for batch in session.run(plan):
             yield batch

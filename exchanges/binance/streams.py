@@ -255,6 +255,7 @@ class StreamSession:
         conflate_backlog: int = CONFLATE_BACKLOG,
         book_max_levels: int = DEFAULT_MAX_LEVELS,
         snapshot_limits: Sequence[int] = (100,),
+        learned_limits: dict[str, int] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.parser = parser
@@ -267,7 +268,8 @@ class StreamSession:
         self.book_max_levels = book_max_levels
         self.snapshot_limits = sorted(snapshot_limits)
         """Snapshot depths from the first one asked to the deepest a refresh may step up to."""
-        self._snapshot_limit: dict[str, int] = {}
+        self._snapshot_limit: dict[str, int] = {} if learned_limits is None else learned_limits
+        """The depth each refreshed symbol stepped up to (the adapter's: it outlives reconnects)."""
         self.outbox = Outbox()
         self._books: dict[str, LocalBook] = {}
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}

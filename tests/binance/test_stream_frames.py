@@ -170,11 +170,12 @@ async def test_a_book_nearing_its_snapshots_edge_is_refreshed_deeper(parser: Bin
             sorted(venue_asks.items())[:limit],
         )
 
-    stats = StreamStats()
-    session = StreamSession(
-        base_url="ws://127.0.0.1:9", parser=parser, fetch_snapshot=fetch, depth_levels=2,
-        clock=SYSTEM_CLOCK, stats=stats, snapshot_limits=(5, 10, 20),
-    )  # fmt: skip
+    stats, learned = StreamStats(), dict[str, int]()
+    kw: dict[str, Any] = {
+        "base_url": "ws://127.0.0.1:9", "depth_levels": 2, "clock": SYSTEM_CLOCK, "stats": stats,
+        "snapshot_limits": (5, 10, 20), "learned_limits": learned,
+    }  # fmt: skip
+    session = StreamSession(parser=parser, fetch_snapshot=fetch, **kw)
     session._wanted = {NKN: frozenset(Channel)}
 
     async def eat_best_bid() -> None:
@@ -199,6 +200,12 @@ async def test_a_book_nearing_its_snapshots_edge_is_refreshed_deeper(parser: Bin
     for book in books:
         assert len(book.bids) == 2  # refreshed before the served top reached the edge
         assert book.asks == sorted(venue_asks.items())[:2]
+    # after a reconnect (a new session of the same adapter) the symbol starts at the depth it reached
+    assert learned == {NKN: 20}
+    session = StreamSession(parser=parser, fetch_snapshot=fetch, **kw)
+    session._wanted = {NKN: frozenset(Channel)}
+    await eat_best_bid()
+    assert asked[-1] == (20, True)
 
 
 async def test_malformed_frames_are_counted_and_skipped(parser: BinanceParser, binance_fixture: Load) -> None:
