@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import response_for
+from api.limits import MAX_LEGACY_PAGE, MAX_NAME
 from api.middleware import ROUTE_TEMPLATE
 from api.routers.legacy import legacy_json
 from api.routers.symbols import latest_json
@@ -31,9 +32,6 @@ LATEST = {"quote": Channel.QUOTE, "ticker": Channel.TICKER, "price": Channel.PRI
 LATEST_PREFIX = "/v1/exchanges/"
 LATEST_TEMPLATE = "/v1/exchanges/{instance}/symbols/{symbol}/"
 LEGACY_PATHS = ("/GetData/", "/GetData")
-MAX_PATH_PARAM = 64  # Path(max_length=64) on the FastAPI routes
-MAX_CODE = 64  # Query(max_length=64)
-MAX_PAGE = 10_000_000  # Query(le=10_000_000)
 _PLAIN_INT = re.compile(r"[1-9][0-9]{0,7}")  # what pydantic reads as the same int, and nothing else
 _JSON = b"application/json"
 
@@ -47,9 +45,9 @@ def legacy_query(query_string: bytes) -> tuple[int, Interval, str] | None:
     """
     params = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
     page, minutes, code = params.get("pageSize"), params.get("type"), params.get("code")
-    if page is None or minutes is None or code is None or not 0 < len(code) <= MAX_CODE:
+    if page is None or minutes is None or code is None or not 0 < len(code) <= MAX_NAME:
         return None
-    if not _PLAIN_INT.fullmatch(page) or not _PLAIN_INT.fullmatch(minutes) or int(page) > MAX_PAGE:
+    if not _PLAIN_INT.fullmatch(page) or not _PLAIN_INT.fullmatch(minutes) or int(page) > MAX_LEGACY_PAGE:
         return None
     try:
         interval = Interval.from_minutes(int(minutes))
@@ -77,8 +75,8 @@ class HotRoutes:
                         len(parts) == 7
                         and parts[4] == "symbols"
                         and (channel := LATEST.get(parts[6])) is not None
-                        and 0 < len(parts[3]) <= MAX_PATH_PARAM
-                        and 0 < len(parts[5]) <= MAX_PATH_PARAM
+                        and 0 < len(parts[3]) <= MAX_NAME
+                        and 0 < len(parts[5]) <= MAX_NAME
                     ):
                         body = latest_json(api, parts[3], parts[5], channel)
                         await self._answer(scope, receive, send, LATEST_TEMPLATE + parts[6], body)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from api.errors import ERROR_RESPONSES
+from api.limits import MAX_NAME
 from api.responses import JSONBytesResponse
 from api.state import Api, ApiState
 from core.arbitrage.models import Opportunity
@@ -40,7 +41,7 @@ class OpportunityList(BaseModel):
 
 @router.get("/{instance}", response_model=OpportunityList, summary="Ranked arbitrage opportunities")
 async def opportunities(
-    instance: Annotated[str, Path(max_length=64, examples=["binance"])],
+    instance: Annotated[str, Path(max_length=MAX_NAME, examples=["binance"])],
     api: Api,
     limit: Annotated[int, Query(ge=1, le=1000, description="most opportunities returned")] = 100,
     min_return: Annotated[

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
 from api.errors import ERROR_RESPONSES, BadParameterError
+from api.limits import MAX_NAME
 from api.responses import JSONBytesResponse
 from api.schemas import BulkPrices, BulkQuotes, BulkTickers
 from api.state import Api, ApiState
@@ -17,7 +18,7 @@ from core.models import Channel
 router = APIRouter(prefix="/v1/exchanges/{instance}", tags=["bulk"], responses=ERROR_RESPONSES)
 
 MAX_SYMBOLS = 200
-Instance = Annotated[str, Path(max_length=64, examples=["binance"])]
+Instance = Annotated[str, Path(max_length=MAX_NAME, examples=["binance"])]
 Symbols = Annotated[
     str,
     Query(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path
 from starlette.responses import Response
 
 from api.errors import ERROR_RESPONSES
+from api.limits import MAX_NAME
 from api.responses import JSONBytesResponse
 from api.schemas import CrossQuote
 from api.state import Api, ApiState
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/v1/symbols", tags=["cross-exchange"], responses=ERRO
 
 @router.get("/{symbol}/quote", response_model=CrossQuote, summary="Best bid and ask over all instances")
 async def cross_quote(
-    symbol: Annotated[str, Path(max_length=64, examples=["BTC-USDT"])], api: Api
+    symbol: Annotated[str, Path(max_length=MAX_NAME, examples=["BTC-USDT"])], api: Api
 ) -> Response:
     """The highest bid and lowest ask, and which instance has each; fresh quotes win over stale ones."""
     carriers = await api.catalog.carriers(symbol)

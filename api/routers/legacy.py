@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from api.errors import ERROR_RESPONSES, BadParameterError
+from api.limits import MAX_LEGACY_PAGE, MAX_NAME
 from api.responses import JSONBytesResponse
 from api.schemas import LegacyCandle
 from api.state import Api, ApiState
@@ -59,7 +60,9 @@ def _candle(kline: dict[str, Any]) -> dict[str, Any]:
 @router.get("/GetData", response_model=list[LegacyCandle], include_in_schema=False)
 async def get_data(
     api: Api,
-    page: Annotated[int, Query(alias="pageSize", ge=1, le=10_000_000, description="page number, 1-based")],
+    page: Annotated[
+        int, Query(alias="pageSize", ge=1, le=MAX_LEGACY_PAGE, description="page number, 1-based")
+    ],
     minutes: Annotated[
         int,
         Query(
@@ -68,7 +71,7 @@ async def get_data(
             json_schema_extra={"enum": list(LEGACY_MINUTE_CODES)},
         ),
     ],
-    code: Annotated[str, Query(min_length=1, max_length=64, description="pair, e.g. btcusdt")],
+    code: Annotated[str, Query(min_length=1, max_length=MAX_NAME, description="pair, e.g. btcusdt")],
 ) -> Response:
     """Ten candles of page ``pageSize``; a page past the end is an empty list."""
     try:

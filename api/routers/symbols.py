@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
 from api.errors import ERROR_RESPONSES
+from api.limits import MAX_NAME
 from api.responses import JSONBytesResponse
 from api.schemas import DepthEnvelope, KlinesPage, PriceEnvelope, QuoteEnvelope, TickerEnvelope, TradesPage
 from api.state import Api, ApiState
@@ -24,9 +25,10 @@ router = APIRouter(
     prefix="/v1/exchanges/{instance}/symbols/{symbol}", tags=["symbols"], responses=ERROR_RESPONSES
 )
 
-Instance = Annotated[str, Path(max_length=64, description="instance name", examples=["binance"])]
+Instance = Annotated[str, Path(max_length=MAX_NAME, description="instance name", examples=["binance"])]
 Symbol = Annotated[
-    str, Path(max_length=64, description="BTC-USDT, btcusdt, BTCUSDT or btc_usdt", examples=["BTC-USDT"])
+    str,
+    Path(max_length=MAX_NAME, description="BTC-USDT, btcusdt, BTCUSDT or btc_usdt", examples=["BTC-USDT"]),
 ]
 
 
