@@ -28,9 +28,6 @@ from core.models import CheckedLevels
 from exchanges.binance.levels import ACTIVE, DEFAULT_MAX_LEVELS, LevelsKit
 from exchanges.binance.parsers import DepthDiff, DepthSnapshot
 
-REFRESH_MARGIN = 2
-"""A book is refreshed when fewer than this many times the served levels lie inside its edge."""
-
 MAX_BUFFERED = 2_000
 """Diff events held while a snapshot is on its way (≈ 200 s at 100 ms); beyond that the oldest go."""
 
@@ -178,13 +175,12 @@ class LocalBook:
         return True
 
     def needs_refresh(self, levels: int) -> bool:
-        """True when a synced book that is not refreshing knows fewer than ``REFRESH_MARGIN`` times
-        ``levels`` of the best levels on a side: time for a new snapshot before the served top
-        reaches the edge."""
+        """True when a synced book that is not refreshing knows fewer than its best ``levels`` on a
+        side (the owner asks for a margin beyond the served levels: see
+        :func:`~exchanges.binance.streams.refresh_levels`)."""
         if self.last_update_id is None or self._next is not None:
             return False
-        want = REFRESH_MARGIN * levels
-        return self._bids.known(want) < want or self._asks.known(want) < want
+        return self._bids.known(levels) < levels or self._asks.known(levels) < levels
 
     def top(self, levels: int) -> tuple[CheckedLevels, CheckedLevels]:
         """The best ``levels`` bids (descending) and asks (ascending) inside the edges: fewer on a

@@ -97,6 +97,17 @@ CONFLATE_LOG_EVERY_S = 60.0
 MAX_TAKEN = 4096
 """Most frames taken from a connection in one batch."""
 
+REFRESH_MARGIN = 2
+"""A book is refreshed when fewer than this many times its served levels lie inside its edge."""
+
+
+def refresh_levels(served: int, deepest_snapshot: int) -> int:
+    """Known levels a side must keep before its book is refreshed: twice the ``served`` ones, but
+    never so many that even the deepest snapshot would not satisfy it for long (then refreshes
+    would follow each other), and never fewer than those served."""
+    return min(REFRESH_MARGIN * served, max(served, deepest_snapshot // 2))
+
+
 SnapshotFetcher = Callable[[str, int, bool], Awaitable[DepthSnapshot]]
 """Fetches the REST depth snapshot of a unified symbol, at most that many levels a side; the flag is
 ``urgent``: the book is not served until it arrives (a refresh of a served book is not urgent)."""
@@ -268,6 +279,7 @@ class StreamSession:
         self.book_max_levels = book_max_levels
         self.snapshot_limits = sorted(snapshot_limits)
         """Snapshot depths from the first one asked to the deepest a refresh may step up to."""
+        self.refresh_levels = refresh_levels(depth_levels, self.snapshot_limits[-1])
         self._snapshot_limit: dict[str, int] = {} if learned_limits is None else learned_limits
         """The depth each refreshed symbol stepped up to (the adapter's: it outlives reconnects)."""
         self.outbox = Outbox()
@@ -476,7 +488,7 @@ class StreamSession:
             return []
         if not changed:
             return []
-        if book.needs_refresh(self.depth_levels):
+        if book.needs_refresh(self.refresh_levels):
             self._refresh(book)
         return [self._book_record(book, receive_time)]
 

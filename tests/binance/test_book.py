@@ -300,14 +300,14 @@ def test_levels_beyond_a_full_snapshot_are_not_served(kit: LevelsKit) -> None:
     book = LocalBook("X/Y", kit)
     book.on_snapshot(DepthSnapshot(1, levels_of("10", "9", "8"), levels_of("11", "12", "13")), limit=3)
     assert book.known(3) == (3, 3)
-    assert not book.needs_refresh(1)
+    assert not book.needs_refresh(2)
     book.on_diff(DepthDiff("X/Y", 2, 2, None, kit.check([["10", "0"], ["9", "0"], ["7.5", "2"]]), []))
     bids, asks = book.top(3)
     assert bids == levels_of("8")  # 7.5 is held, but the venue may have 7.9 (unchanged, never sent)
     assert asks == levels_of("11", "12", "13")
     assert Decimal("7.5") in book.bids
     assert book.known(3) == (1, 3)
-    assert book.needs_refresh(1)  # fewer than 2x the served levels left inside the edge
+    assert book.needs_refresh(2)  # fewer than 2 bids left inside the edge
 
 
 def test_a_snapshot_shorter_than_its_limit_holds_the_whole_side(kit: LevelsKit) -> None:
@@ -316,8 +316,8 @@ def test_a_snapshot_shorter_than_its_limit_holds_the_whole_side(kit: LevelsKit) 
     book.on_diff(DepthDiff("X/Y", 2, 2, None, kit.check([["10", "0"], ["7", "1"]]), kit.check([["11", "0"]])))
     assert book.top(3) == (levels_of("9", "7"), levels_of("12", "13"))  # bids: whole; asks: to the edge
     assert book.known(5) == (5, 2)
-    assert not book.needs_refresh(1)  # 2 asks inside the edge: enough for 1 served level
-    assert book.needs_refresh(2)  # not for 2
+    assert not book.needs_refresh(2)  # 2 asks inside the edge
+    assert book.needs_refresh(3)
 
 
 def test_a_refresh_swaps_in_a_new_snapshot_while_the_book_is_served(kit: LevelsKit) -> None:
@@ -422,7 +422,7 @@ def test_what_is_served_is_always_the_venues_best_levels(
         bids, asks = book.top(levels)
         assert bids == best(True)[: len(bids)]
         assert asks == best(False)[: len(asks)]
-        if book.needs_refresh(levels):
+        if book.needs_refresh(2 * levels):
             book.refresh()
             book.on_snapshot(snapshot(diff.last_id), limit)
             assert book.top(levels) == (best(True)[:levels], best(False)[:levels])

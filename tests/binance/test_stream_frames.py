@@ -21,6 +21,7 @@ from exchanges.binance.streams import (
     StreamSession,
     StreamStats,
     plan_streams,
+    refresh_levels,
     shard_streams,
     shard_subscriptions,
 )
@@ -273,3 +274,19 @@ async def test_snapshots_go_a_few_at_a_time(parser: BinanceParser, binance_fixtu
     await asyncio.wait_for(asyncio.gather(*tasks), 5)
     assert sorted(fetched) == sorted(natives.values())
     assert peak == 2
+
+
+@pytest.mark.parametrize(
+    ("served", "deepest", "expected"),
+    [
+        (20, 1_000, 40),  # twice the served levels
+        (20, 5_000, 40),
+        (1_000, 5_000, 2_000),
+        (3_000, 5_000, 3_000),  # twice is beyond what the deepest snapshot holds: when the served reach it
+        (400, 500, 400),
+    ],
+)
+def test_a_book_is_refreshed_before_its_served_levels_reach_the_edge(
+    served: int, deepest: int, expected: int
+) -> None:
+    assert refresh_levels(served, deepest) == expected
