@@ -174,6 +174,12 @@ class LocalBook:
         self._bridged = True
         return True
 
+    @property
+    def servable(self) -> bool:
+        """False when a side's edge has no level inside it: the best level of that side is unknown
+        (an empty side whose snapshot held the whole side is servable: it is known to be empty)."""
+        return self._bids.known(1) > 0 and self._asks.known(1) > 0
+
     def needs_refresh(self, levels: int) -> bool:
         """True when a synced book that is not refreshing knows fewer than its best ``levels`` on a
         side (the owner asks for a margin beyond the served levels: see

@@ -101,6 +101,13 @@ REFRESH_MARGIN = 2
 """A book is refreshed when fewer than this many times its served levels lie inside its edge."""
 
 
+REFRESH_EVERY_S = 5.0
+"""Shortest time between two refreshes of one symbol's book once its snapshots are as deep as they
+go (stepping up to a deeper size is never delayed: it happens a few times at most). In between, a
+book past its edge is served as deep as it is known; this bounds the REST weight a fast market can
+spend on refreshes (up to 250 each)."""
+
+
 def refresh_levels(served: int, deepest_snapshot: int) -> int:
     """Known levels a side must keep before its book is refreshed: twice the ``served`` ones, but
     never so many that even the deepest snapshot would not satisfy it for long (then refreshes
@@ -280,6 +287,7 @@ class StreamSession:
         self.snapshot_limits = sorted(snapshot_limits)
         """Snapshot depths from the first one asked to the deepest a refresh may step up to."""
         self.refresh_levels = refresh_levels(depth_levels, self.snapshot_limits[-1])
+        self._refreshed_at: dict[str, float] = {}
         self._snapshot_limit: dict[str, int] = {} if learned_limits is None else learned_limits
         """The depth each refreshed symbol stepped up to (the adapter's: it outlives reconnects)."""
         self.outbox = Outbox()
@@ -489,8 +497,20 @@ class StreamSession:
         if not changed:
             return []
         if book.needs_refresh(self.refresh_levels):
-            self._refresh(book)
+            self._maybe_refresh(book)
+        if not book.servable:
+            return []  # a side has no level it knows: the last stored book stays until a refresh lands
         return [self._book_record(book, receive_time)]
+
+    def _maybe_refresh(self, book: LocalBook) -> None:
+        """Refresh ``book`` now if its snapshots can still get deeper, else at most every
+        :data:`REFRESH_EVERY_S`."""
+        symbol, now = book.symbol, self.clock.monotonic()
+        deepest = self._snapshot_limit.get(symbol, self.snapshot_limits[0]) >= self.snapshot_limits[-1]
+        if deepest and now - self._refreshed_at.get(symbol, -REFRESH_EVERY_S) < REFRESH_EVERY_S:
+            return
+        self._refreshed_at[symbol] = now
+        self._refresh(book)
 
     def _refresh(self, book: LocalBook) -> None:
         """Sync a new, deeper snapshot into ``book`` while it is served (see :meth:`LocalBook.refresh`)."""

@@ -426,3 +426,12 @@ def test_what_is_served_is_always_the_venues_best_levels(
             book.refresh()
             book.on_snapshot(snapshot(diff.last_id), limit)
             assert book.top(levels) == (best(True)[:levels], best(False)[:levels])
+
+
+def test_a_side_with_no_level_inside_its_edge_is_not_servable(kit: LevelsKit) -> None:
+    book = LocalBook("X/Y", kit)
+    book.on_snapshot(DepthSnapshot(1, levels_of("10"), []), limit=1)  # full bids; asks known empty
+    assert book.servable and book.top(2) == (levels_of("10"), [])
+    book.on_diff(DepthDiff("X/Y", 2, 2, None, kit.check([["10", "0"], ["9", "1"]]), []))
+    assert not book.servable  # the venue's best bid may be above 9: unknown
+    assert book.top(2) == ([], [])

@@ -17,6 +17,7 @@ from core.errors import TransientError
 from core.models import Channel, OrderBook, Quote, Record
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
 from exchanges.binance.streams import (
+    REFRESH_EVERY_S,
     SnapshotGate,
     StreamSession,
     StreamStats,
@@ -25,6 +26,7 @@ from exchanges.binance.streams import (
     shard_streams,
     shard_subscriptions,
 )
+from tests.support.collector import ManualClock
 
 Load = Callable[[str], Any]
 NKN = "NKN/USDT"
@@ -154,59 +156,92 @@ async def test_gap_resyncs_only_that_symbol(parser: BinanceParser, binance_fixtu
     assert all(len(b.bids) == 5 for b in books)
 
 
-async def test_a_book_nearing_its_snapshots_edge_is_refreshed_deeper(parser: BinanceParser) -> None:
-    """The venue's book is 30 levels deep; snapshots are cut to what is asked. When the market eats
-    into the first snapshot's depth, the book is refreshed with a deeper one while it is served, and
-    every stored book is the venue's best levels."""
-    venue_bids = {Decimal(100 - n): Decimal(1) for n in range(30)}
-    venue_asks = {Decimal(101 + n): Decimal(1) for n in range(30)}
-    asked: list[tuple[int, bool]] = []
-    update_id = 1
+class DenseVenue:
+    """A venue whose NKN/USDT book is 30 one-unit levels a side, with snapshots cut to the depth
+    asked, driving a :class:`StreamSession` (depth 2 served) with diffs that eat the best bid."""
 
-    async def fetch(symbol: str, limit: int, urgent: bool) -> DepthSnapshot:
-        asked.append((limit, urgent))
-        return DepthSnapshot(
-            update_id,
-            sorted(venue_bids.items(), reverse=True)[:limit],
-            sorted(venue_asks.items())[:limit],
-        )
+    def __init__(self, parser: BinanceParser, snapshot_limits: tuple[int, ...]) -> None:
+        self.bids = {Decimal(100 - n): Decimal(1) for n in range(30)}
+        self.asks = {Decimal(101 + n): Decimal(1) for n in range(30)}
+        self.asked: list[tuple[int, bool]] = []
+        self.update_id = 1
+        self.clock = ManualClock()
+        self.stats = StreamStats()
+        self.learned: dict[str, int] = {}
+        self.parser, self.snapshot_limits = parser, snapshot_limits
+        self.session = self.connect()
 
-    stats, learned = StreamStats(), dict[str, int]()
-    kw: dict[str, Any] = {
-        "base_url": "ws://127.0.0.1:9", "depth_levels": 2, "clock": SYSTEM_CLOCK, "stats": stats,
-        "snapshot_limits": (5, 10, 20), "learned_limits": learned,
-    }  # fmt: skip
-    session = StreamSession(parser=parser, fetch_snapshot=fetch, **kw)
-    session._wanted = {NKN: frozenset(Channel)}
+    def connect(self) -> StreamSession:
+        """A new session (as after a reconnect) of the same adapter."""
+        session = StreamSession(
+            base_url="ws://127.0.0.1:9", parser=self.parser, fetch_snapshot=self.fetch, depth_levels=2,
+            clock=self.clock, stats=self.stats, snapshot_limits=self.snapshot_limits,
+            learned_limits=self.learned,
+        )  # fmt: skip
+        session._wanted = {NKN: frozenset(Channel)}
+        return session
 
-    async def eat_best_bid() -> None:
-        nonlocal update_id
-        update_id += 1
-        best = max(venue_bids)
-        del venue_bids[best]
-        data = {"e": "depthUpdate", "E": update_id, "s": "NKNUSDT", "U": update_id, "u": update_id,
-                "b": [[str(best), "0"]], "a": []}  # fmt: skip
-        session._on_frame(orjson.dumps({"stream": "nknusdt@depth@100ms", "data": data}), 1)
+    async def fetch(self, symbol: str, limit: int, urgent: bool) -> DepthSnapshot:
+        self.asked.append((limit, urgent))
+        return DepthSnapshot(self.update_id, self.best_bids()[:limit], sorted(self.asks.items())[:limit])
+
+    def best_bids(self) -> list[tuple[Decimal, Decimal]]:
+        return sorted(self.bids.items(), reverse=True)
+
+    async def eat_best_bid(self, seconds: float) -> None:
+        """``seconds`` later, a diff removes the best bid."""
+        self.update_id += 1
+        self.clock.t += seconds
+        best = max(self.bids)
+        del self.bids[best]
+        data = {"e": "depthUpdate", "E": self.update_id, "s": "NKNUSDT", "U": self.update_id,
+                "u": self.update_id, "b": [[str(best), "0"]], "a": []}  # fmt: skip
+        self.session._on_frame(orjson.dumps({"stream": "nknusdt@depth@100ms", "data": data}), 1)
         for _ in range(3):
             await asyncio.sleep(0)  # let a snapshot task run
 
+    def books(self) -> list[OrderBook]:
+        return [r for r in self.session.outbox.take() if isinstance(r, OrderBook)]
+
+
+async def test_a_book_nearing_its_snapshots_edge_is_refreshed_deeper(parser: BinanceParser) -> None:
+    """When the market eats into the first snapshot's depth, the book is refreshed with a deeper
+    one while it is served, and every stored book is the venue's best levels."""
+    venue = DenseVenue(parser, (5, 10, 20))
     for _ in range(12):
-        await eat_best_bid()
-    books = [r for r in session.outbox.take() if isinstance(r, OrderBook)]
+        await venue.eat_best_bid(seconds=REFRESH_EVERY_S)
+    books = venue.books()
     # the first sync (urgent: no book to serve yet), then a refresh for each size (the book is served)
-    assert asked == [(5, True), (10, False), (20, False)]
-    assert stats.refreshes == {NKN: 2} and stats.resyncs == {}
-    assert books[-1].sequence == update_id
-    assert books[-1].bids == sorted(venue_bids.items(), reverse=True)[:2]
+    assert venue.asked == [(5, True), (10, False), (20, False)]
+    assert len(books) == 1 + 11 + 2  # the first sync, each later diff, each refresh that landed
+    assert venue.stats.refreshes == {NKN: 2} and venue.stats.resyncs == {}
+    assert books[-1].sequence == venue.update_id
+    assert books[-1].bids == venue.best_bids()[:2]
     for book in books:
         assert len(book.bids) == 2  # refreshed before the served top reached the edge
-        assert book.asks == sorted(venue_asks.items())[:2]
+        assert book.asks == sorted(venue.asks.items())[:2]
     # after a reconnect (a new session of the same adapter) the symbol starts at the depth it reached
-    assert learned == {NKN: 20}
-    session = StreamSession(parser=parser, fetch_snapshot=fetch, **kw)
-    session._wanted = {NKN: frozenset(Channel)}
-    await eat_best_bid()
-    assert asked[-1] == (20, True)
+    assert venue.learned == {NKN: 20}
+    venue.session = venue.connect()
+    await venue.eat_best_bid(seconds=1)
+    assert venue.asked[-1] == (20, True)
+
+
+async def test_refreshes_at_the_deepest_size_are_spaced_and_the_book_served_as_known(
+    parser: BinanceParser,
+) -> None:
+    """A market that runs through a 5-level snapshot (the deepest allowed here) every 0.4 s gets one
+    refresh per REFRESH_EVERY_S. In between the book is served shallower, never with a level
+    missing, and not at all while the side has no level it knows."""
+    venue = DenseVenue(parser, (5,))
+    for _ in range(20):  # 2 s
+        await venue.eat_best_bid(seconds=0.1)
+    assert venue.stats.refreshes == {NKN: 1} and len(venue.asked) == 2
+    books = venue.books()
+    assert all(0 < len(book.bids) <= 2 for book in books)
+    assert min(len(book.bids) for book in books) == 1
+    assert len(books) < 20  # the diffs that left no known bid stored nothing
+    assert (books[-1].sequence or 0) < venue.update_id
 
 
 async def test_malformed_frames_are_counted_and_skipped(parser: BinanceParser, binance_fixture: Load) -> None:
