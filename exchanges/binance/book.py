@@ -191,5 +191,5 @@ class LocalBook:
     def top(self, levels: int) -> tuple[CheckedLevels, CheckedLevels]:
         """The best ``levels`` bids (descending) and asks (ascending) inside the edges: fewer on a
         side whose edge is nearer (levels beyond it may be missing). Do not modify the lists."""
-        bids, asks = self._bids, self._asks
-        return bids.top(bids.known(levels)), asks.top(asks.known(levels))
+        known_bids, known_asks = self.known(levels)
+        return self._bids.top(known_bids), self._asks.top(known_asks)

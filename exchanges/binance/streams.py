@@ -497,28 +497,26 @@ class StreamSession:
         if not changed:
             return []
         if book.needs_refresh(self.refresh_levels):
-            self._maybe_refresh(book)
+            self._refresh(book)
         if not book.servable:
             return []  # a side has no level it knows: the last stored book stays until a refresh lands
         return [self._book_record(book, receive_time)]
 
-    def _maybe_refresh(self, book: LocalBook) -> None:
-        """Refresh ``book`` now if its snapshots can still get deeper, else at most every
-        :data:`REFRESH_EVERY_S`."""
-        symbol, now = book.symbol, self.clock.monotonic()
-        deepest = self._snapshot_limit.get(symbol, self.snapshot_limits[0]) >= self.snapshot_limits[-1]
-        if deepest and now - self._refreshed_at.get(symbol, -REFRESH_EVERY_S) < REFRESH_EVERY_S:
-            return
-        self._refreshed_at[symbol] = now
-        self._refresh(book)
+    def _snapshot_limit_of(self, symbol: str) -> int:
+        """The depth of the next snapshot of ``symbol``."""
+        return self._snapshot_limit.get(symbol, self.snapshot_limits[0])
 
     def _refresh(self, book: LocalBook) -> None:
-        """Sync a new, deeper snapshot into ``book`` while it is served (see :meth:`LocalBook.refresh`)."""
-        symbol = book.symbol
+        """Sync a new, one size deeper snapshot into ``book`` while it is served (see
+        :meth:`LocalBook.refresh`); at the deepest size, at most every :data:`REFRESH_EVERY_S`."""
+        symbol, now = book.symbol, self.clock.monotonic()
+        limit = self._snapshot_limit_of(symbol)
+        deeper = next((n for n in self.snapshot_limits if n > limit), None)
+        if deeper is None and now - self._refreshed_at.get(symbol, -REFRESH_EVERY_S) < REFRESH_EVERY_S:
+            return
+        self._refreshed_at[symbol] = now
         self.stats.refreshes[symbol] += 1
-        limit = self._snapshot_limit.get(symbol, self.snapshot_limits[0])
-        deeper = next((n for n in self.snapshot_limits if n > limit), limit)
-        if deeper != limit:
+        if deeper is not None:
             self._snapshot_limit[symbol] = deeper
             log.info(
                 "%s: %s: the market moved near the edge of its %d-level snapshot; refreshing with %d levels",
@@ -552,7 +550,7 @@ class StreamSession:
             wait = gate.paused_until - self.clock.monotonic()
             if wait > 0:
                 await self.clock.sleep(wait)
-            limit = self._snapshot_limit.get(symbol, self.snapshot_limits[0])
+            limit = self._snapshot_limit_of(symbol)
             try:
                 async with gate.slots:
                     snapshot = await self.fetch_snapshot(symbol, limit, not book.synced)
