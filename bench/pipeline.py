@@ -46,7 +46,7 @@ from core.intervals import ALL_INTERVALS
 from core.models import Channel
 from core.sim import MarketEngine
 from core.store import StoreWriter
-from core.store.resp import pack_commands
+from core.store.resp import pack_transaction
 from core.store.writer import _Batch
 from exchanges.binance.book import LocalBook
 from exchanges.binance.levels import ACTIVE, KITS, LevelsKit
@@ -180,7 +180,7 @@ def _take_flush(writer: StoreWriter, build: bool) -> None:
         return
     batch.history, _ = writer._take_history()
     if not batch.empty():
-        pack_commands([("MULTI",), *writer._commands(batch), ("EXEC",)])
+        pack_transaction(writer._commands(batch))
 
 
 def best(recording: Recording, runs: int, *, freeze: bool, **stage: bool) -> tuple[float, int]:

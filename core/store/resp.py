@@ -59,6 +59,11 @@ NATIVE = _native()
 pack_commands: Callable[[Sequence[Sequence[Arg]]], bytes] = NATIVE or pack_commands_python
 
 
+def pack_transaction(commands: Sequence[Command]) -> bytes:
+    """``commands`` between ``MULTI`` and ``EXEC``, packed."""
+    return pack_commands([("MULTI",), *commands, ("EXEC",)])
+
+
 def run_transaction(connection: ConnectionInterface, commands: Sequence[Command]) -> list[Any]:
     """Run ``commands`` as one MULTI/EXEC on ``connection``; return their replies.
 
@@ -67,7 +72,7 @@ def run_transaction(connection: ConnectionInterface, commands: Sequence[Command]
     it took effect, as with a redis-py pipeline). After any error the connection is closed, as its
     unread replies would be taken for the next transaction's; it reconnects on the next send.
     """
-    payload = pack_commands([("MULTI",), *commands, ("EXEC",)])
+    payload = pack_transaction(commands)
     try:
         connection.send_packed_command([payload], check_health=False)  # type: ignore[no-untyped-call]
         for _ in range(len(commands) + 1):  # +OK, then +QUEUED each (or the refusal, raised)
