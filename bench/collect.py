@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -77,10 +78,15 @@ CHANNELS = ["ticker", "quote", "price", "depth", "trades", "kline"]
 PYTHON = sys.executable
 
 
-def send_lag_window(before: dict[str, Any], after: dict[str, Any]) -> list[float]:
-    """The venue's send lag of every frame it wrote between two ``/sim/state`` answers, ascending
-    (from its cumulative ``send_lag_ms`` histogram: frames by ms after their event time)."""
-    old, new = before.get("send_lag_ms", {}), after.get("send_lag_ms", {})
+def send_lag_window(before: dict[str, Any], after: dict[str, Any], kind: str | None = None) -> list[float]:
+    """The venue's send lag of every frame (of stream ``kind``, or every kind) it wrote between two
+    ``/sim/state`` answers, ascending (from its cumulative ``send_lag_ms`` histograms: frames by ms
+    after their event time)."""
+    if kind is None:
+        old, new = before.get("send_lag_ms", {}), after.get("send_lag_ms", {})
+    else:
+        old = before.get("send_lag_ms_by_kind", {}).get(kind, {})
+        new = after.get("send_lag_ms_by_kind", {}).get(kind, {})
     lags: list[float] = []
     for lag in sorted(new, key=int):
         lags += [float(lag)] * (new[lag] - old.get(lag, 0))
@@ -113,6 +119,8 @@ class Window:
     """Time between consecutive flushes' arrivals."""
     seconds: dict[int, list[float]] = field(default_factory=dict)
     """Arrival second (epoch) → event→Redis of the records that arrived in it."""
+    seconds_split: dict[int, tuple[list[float], list[float]]] = field(default_factory=dict)
+    """Arrival second (epoch) → (event→receive, receive→Redis) of its records that carry ``E``."""
 
 
 def measure(messages: list[tuple[float, bytes]]) -> Window:
@@ -129,7 +137,9 @@ def measure(messages: list[tuple[float, bytes]]) -> Window:
         if previous is not None:
             window.gaps.append(arrival - previous)
         previous = arrival
-        this_second = window.seconds.setdefault(int(arrival // 1000), [])
+        second = int(arrival // 1000)
+        this_second = window.seconds.setdefault(second, [])
+        second_split = window.seconds_split.setdefault(second, ([], []))
         for r in records:
             channel = r.get("channel", "?")
             window.channels[channel] += 1
@@ -138,6 +148,8 @@ def measure(messages: list[tuple[float, bytes]]) -> Window:
             if event_time is not None:
                 window.event_lat.append(arrival - event_time)
                 this_second.append(arrival - event_time)
+                second_split[0].append(receive_time - event_time)
+                second_split[1].append(arrival - receive_time)
                 split = by_channel.get(channel)
                 if split is None:
                     split = by_channel[channel] = ([], [])
@@ -195,6 +207,42 @@ class EventsTap:
         self._thread.join(timeout=2)
         self._pubsub.close()
         self._client.close()
+
+
+class Sampler:
+    """Every second, on a thread: the venue's send-lag histogram and the collector's CPU time, so the
+    timeline can show each second's venue lag and collector load beside its latencies."""
+
+    def __init__(self, port: int, collector: psutil.Process) -> None:
+        self._port = port
+        self._collector = collector
+        self._stop = threading.Event()
+        self.samples: list[tuple[float, dict[str, Any], float]] = []
+        """(epoch s, venue state, collector CPU seconds so far)."""
+        self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                state = venue_state(self._port)
+                self.samples.append((time.time(), state, _busy(self._collector)))
+            self._stop.wait(1.0 - time.time() % 1.0)  # near each second's start
+
+    def close(self) -> list[tuple[float, dict[str, Any], float]]:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return self.samples
+
+    @staticmethod
+    def per_second(samples: list[tuple[float, dict[str, Any], float]]) -> dict[int, tuple[float, float]]:
+        """Epoch second → (the venue's send lag p99 in ms, the collector's CPU in cores) over the
+        interval that ended in that second."""
+        out: dict[int, tuple[float, float]] = {}
+        for (t0, state0, busy0), (t1, state1, busy1) in itertools.pairwise(samples):
+            lags = send_lag_window(state0, state1)
+            out[int(t1) - 1] = (percentile(lags, 99), (busy1 - busy0) / max(t1 - t0, 1e-3))
+        return out
 
 
 def wait_http(url: str, within: float) -> Any:
@@ -415,10 +463,12 @@ def run_phase(
             threads0 = thread_busy(process)
             others0 = {name: _busy(p) for name, p in others.items()}
             box0 = psutil.cpu_times()
+            sampler = Sampler(port, process) if args.timeline else None
             tap.start_window()
             t0 = time.monotonic()
             time.sleep(args.seconds)
             arrived = tap.stop_window()
+            samples = sampler.close() if sampler is not None else []
             seconds = time.monotonic() - t0
             cpu1 = process.cpu_times()
             threads1 = thread_busy(process)
@@ -475,23 +525,36 @@ def run_phase(
         f"{percentile(gaps, 99):.1f} ms;"
         f" newest record p50 {percentile(youngest, 50):.1f} / p99 {percentile(youngest, 99):.1f} ms"
     )
-    print("  per channel, p50/p99 ms: event->receive (venue, socket, read queue) | receive->Redis")
+    print(
+        "  per channel, p50/p99 ms: event->receive (venue, socket, read queue) | receive->Redis"
+        " | of event->receive, the venue's own send lag"
+    )
     for channel, (venue_part, collector_part) in sorted(window.by_channel.items()):
         venue_part.sort()
         collector_part.sort()
+        own = send_lag_window(state0, state1, "trades" if channel == "price" else channel)
         print(
             f"    {channel:<8} {percentile(venue_part, 50):7.1f} / {percentile(venue_part, 99):7.1f}"
             f"  | {percentile(collector_part, 50):7.1f} / {percentile(collector_part, 99):7.1f}"
+            f"  | {percentile(own, 50):7.1f} / {percentile(own, 99):7.1f}"
         )
     if args.timeline:
-        print("  per second of arrival: event->Redis p50 / p99 / max ms (records)")
+        print(
+            "  per second of arrival: event->Redis p50 / p99 / max ms (records) | p99 event->receive,"
+            " receive->Redis | venue send lag p99 ms, collector cores"
+        )
+        sampled = Sampler.per_second(samples)
         for second, latencies in sorted(window.seconds.items()):
             if not latencies:
                 continue
             latencies.sort()
+            to_receive, to_redis = (sorted(part) for part in window.seconds_split[second])
+            venue_lag, cores = sampled.get(second, (float("nan"), float("nan")))
             print(
                 f"    {time.strftime('%H:%M:%S', time.gmtime(second))}  {percentile(latencies, 50):7.1f} / "
                 f"{percentile(latencies, 99):7.1f} / {percentile(latencies, 100):7.1f}  ({len(latencies):,})"
+                f" | {percentile(to_receive, 99):6.1f} {percentile(to_redis, 99):6.1f}"
+                f" | {venue_lag:5.0f} {cores:5.2f}"
             )
     user, system = (cpu1.user - cpu0.user) / seconds, (cpu1.system - cpu0.system) / seconds
     print(

@@ -36,6 +36,8 @@ HIGH_WATER = 8 * 1024 * 1024
 """Firehose mode pauses the market while a connection has more than this unsent."""
 TOO_SLOW = 4 * HIGH_WATER
 """A connection with more than this unsent is a slow consumer and is dropped."""
+KINDS = ("trades", "quote", "depth", "ticker", "kline")
+"""Stream kinds the send lag is kept for, named as the collector's channels."""
 MAX_SEND_LAG_MS = 60_000
 """The largest send lag :attr:`Hub.send_lag` tells apart; a later frame is counted at this value."""
 
@@ -213,6 +215,9 @@ class Hub(MarketListener):
         self.frames_out = 0
         self.send_lag: Counter[int] = Counter()
         """Frames written, by how many ms after their event time (capped at :data:`MAX_SEND_LAG_MS`)."""
+        self.send_lag_by_kind: dict[str, Counter[int]] = {kind: Counter() for kind in KINDS}
+        """:attr:`send_lag` by stream kind (frames delayed by a fault are counted when queued)."""
+        self._unsent: Counter[str] = Counter()  # frames queued since the last flush, by kind
         self.gaps: set[str] = set()
         """Symbols (``BTCUSDT``) whose next depth diff event is never sent: a one-off sequence gap."""
 
@@ -254,8 +259,16 @@ class Hub(MarketListener):
 
     # ---- fan-out --------------------------------------------------------------------------------
     def _send(
-        self, name: str, subscribers: set[Connection], payload: bytes, now: int, diff: bool = False
+        self,
+        name: str,
+        subscribers: set[Connection],
+        payload: bytes,
+        now: int,
+        kind: str,
+        *,
+        diff: bool = False,
     ) -> None:
+        """Queue ``payload`` of stream ``name`` (a ``kind`` of :data:`KINDS`) to its subscribers."""
         raw: bytes | None = None
         combined: bytes | None = None
         quiet = self._quiet
@@ -277,6 +290,7 @@ class Hub(MarketListener):
                 conn.put(data, now, diff)
             dirty.add(conn)
         self.frames_out += len(subscribers)
+        self._unsent[kind] += len(subscribers)
 
     def broadcast(self, payload_of: Callable[[Connection], bytes | None], now: int) -> None:
         """Send a per-connection payload (already framed) to every connection, e.g. serverShutdown."""
@@ -296,12 +310,12 @@ class Hub(MarketListener):
         if trade_subs:
             for trade in trades:
                 payload = orjson.dumps(codec.ws_trade(market.spec.symbol, trade, now))
-                self._send(lower + "@trade", trade_subs, payload, now)
+                self._send(lower + "@trade", trade_subs, payload, now, "trades")
         agg_subs = subs.get(lower + "@aggTrade")
         if agg_subs:
             for trade in trades:
                 payload = orjson.dumps(codec.ws_agg_trade(market.spec.symbol, trade, now))
-                self._send(lower + "@aggTrade", agg_subs, payload, now)
+                self._send(lower + "@aggTrade", agg_subs, payload, now, "trades")
 
     def on_depth(self, market: MarketState, diff: DepthDiff) -> None:
         subs = self.subs
@@ -320,7 +334,7 @@ class Hub(MarketListener):
         name = self._lower[market.index] + "@bookTicker"
         subscribers = self.subs.get(name)
         if subscribers:
-            self._send(name, subscribers, orjson.dumps(codec.ws_book_ticker(market)), time_ms)
+            self._send(name, subscribers, orjson.dumps(codec.ws_book_ticker(market)), time_ms, "quote")
 
     def on_candles(self, market: MarketState, closed: Sequence[Candle], time_ms: int) -> None:
         lower = self._lower[market.index]
@@ -329,7 +343,7 @@ class Hub(MarketListener):
             subscribers = self.subs.get(name)
             if subscribers:
                 payload = orjson.dumps(codec.ws_kline(market.spec.symbol, candle, True, time_ms))
-                self._send(name, subscribers, payload, time_ms)
+                self._send(name, subscribers, payload, time_ms, "kline")
 
     def on_ticker(self, market: MarketState, time_ms: int) -> None:
         self._ticker_dirty.add(market.index)
@@ -360,6 +374,10 @@ class Hub(MarketListener):
         """
         lag = min(max(0, self.engine.clock.now_ms() - now), MAX_SEND_LAG_MS)
         send_lag = self.send_lag
+        for kind, frames in self._unsent.items():
+            if frames:
+                self.send_lag_by_kind[kind][lag] += frames
+        self._unsent.clear()
         for conn in self._dirty:
             frames = len(conn.buffer)
             conn.flush(now)
@@ -391,7 +409,7 @@ class Hub(MarketListener):
                     now,
                 )
             )
-            self._send(name, subscribers, payload, now, diff=True)
+            self._send(name, subscribers, payload, now, "depth", diff=True)
         # only the partial-depth streams: a scan of every subscription here took ~30% of the
         # venue's CPU with 13k streams subscribed
         for name, stream in list(self._partials.items()):
@@ -403,7 +421,7 @@ class Hub(MarketListener):
                 continue
             self._partial_sent[name] = found.update_id
             payload = orjson.dumps(codec.depth(found.book.snapshot(found.update_id, stream.levels)))
-            self._send(name, subscribers, payload, now)
+            self._send(name, subscribers, payload, now, "depth")
 
     def _due_phases(self, kind: str, now: int, period: int) -> list[int]:
         """The phases of a periodic kind due at ``now`` (each phase comes once per ``period``; after
@@ -437,18 +455,18 @@ class Hub(MarketListener):
                 continue
             stats = engine.stats(market, now)
             if full:
-                self._send(lower + "@ticker", full, orjson.dumps(codec.ws_ticker(market, stats, now)), now)
+                payload = orjson.dumps(codec.ws_ticker(market, stats, now))
+                self._send(lower + "@ticker", full, payload, now, "ticker")
             if mini:
-                self._send(
-                    lower + "@miniTicker", mini, orjson.dumps(codec.ws_mini_ticker(market, stats, now)), now
-                )
+                payload = orjson.dumps(codec.ws_mini_ticker(market, stats, now))
+                self._send(lower + "@miniTicker", mini, payload, now, "ticker")
         every = self.subs.get(ALL_MINI)
         if every and mini_dirty:
             rows = [
                 codec.ws_mini_ticker(markets[i], engine.stats(markets[i], now), now)
                 for i in sorted(mini_dirty)
             ]
-            self._send(ALL_MINI, every, orjson.dumps(rows), now)
+            self._send(ALL_MINI, every, orjson.dumps(rows), now, "ticker")
 
     def _emit_klines(self, now: int, phase: int) -> None:
         """The open candle of every kline stream of ``phase`` whose candle changed."""
@@ -468,7 +486,7 @@ class Hub(MarketListener):
                 continue
             self._kline_sent[name] = state
             payload = orjson.dumps(codec.ws_kline(market.spec.symbol, candle, False, now))
-            self._send(name, subscribers, payload, now)
+            self._send(name, subscribers, payload, now, "kline")
 
     def _market_at(self, index: int) -> MarketState:
         return self._markets[index]

@@ -293,6 +293,10 @@ class BinanceVenue:
                 "connections": len(self.hub.connections),
                 "frames_out": self.hub.frames_out,
                 "send_lag_ms": {str(lag): frames for lag, frames in sorted(self.hub.send_lag.items())},
+                "send_lag_ms_by_kind": {
+                    kind: {str(lag): frames for lag, frames in sorted(counts.items())}
+                    for kind, counts in self.hub.send_lag_by_kind.items()
+                },
                 "rest_statuses": {str(k): v for k, v in sorted(self.rest.statuses.items())},
                 "peak_weight": self.rest.limiter.peak_used,
             }
