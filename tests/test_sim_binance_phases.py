@@ -9,9 +9,9 @@ import orjson
 
 from core.intervals import ALL_INTERVALS
 from core.sim import MarketEngine
-from exchanges.binance.sim.capture import CaptureTransport
+from exchanges.binance.sim.capture import CaptureTransport, payloads
 from exchanges.binance.sim.faults import Faults
-from exchanges.binance.sim.streams import PHASES, Connection, Hub, parse_stream
+from exchanges.binance.sim.streams import FLUSH_EVERY_FRAMES, PHASES, Connection, Hub, parse_stream
 
 START_MS = 1_700_000_000_000
 KLINE_MS, TICKER_MS = 2000, 1000
@@ -60,3 +60,23 @@ def test_each_periodic_stream_keeps_its_period() -> None:
         # since its last push skips a round, hence multiples)
         for gap in (b - a for a, b in itertools.pairwise(times)):
             assert gap >= period - 10 and min(gap % period, period - gap % period) <= 10, (name, times)
+
+
+def test_a_large_batch_leaves_in_several_writes() -> None:
+    """A batch with more than :data:`FLUSH_EVERY_FRAMES` frames (a depth round of many markets) is
+    written as it is encoded, so its first frames do not wait for its last."""
+    engine = MarketEngine(seed=5, symbols=600, start_ms=START_MS, rate=20_000)
+    hub = Hub(engine, kline_ms=KLINE_MS, ticker_ms=TICKER_MS)
+    engine.add_listener(hub)
+    capture = CaptureTransport()
+    conn = Connection(capture, True, Faults())  # type: ignore[arg-type]
+    hub.add(conn)
+    names = [f"{m.spec.symbol.lower()}@depth@100ms" for m in engine.markets.values()]
+    hub.subscribe(conn, [s for s in map(parse_stream, names) if s is not None])
+    engine.step(5_000, START_MS)
+    capture.chunks.clear()
+    engine.step(5_000, START_MS + 100)  # crosses a 100 ms boundary: every changed book's diff leaves
+    frames = sum(len(payloads(chunk)) for chunk in capture.chunks)
+    assert frames > FLUSH_EVERY_FRAMES
+    assert len(capture.chunks) >= frames // FLUSH_EVERY_FRAMES
+    assert all(len(payloads(chunk)) <= FLUSH_EVERY_FRAMES for chunk in capture.chunks)

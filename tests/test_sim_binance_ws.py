@@ -216,9 +216,14 @@ async def test_the_venue_counts_how_late_its_frames_leave() -> None:
         async with http.ws_connect(venue.base_urls()["ws"] + "/btcusdt@trade") as ws:
             await collect(ws, 5)
         async with http.get(venue.base_urls()["rest"] + "/_sim/state") as response:
-            lags = (await response.json())["send_lag_ms"]
+            state = await response.json()
+    lags = state["send_lag_ms"]
     assert sum(lags.values()) >= 5
     assert all(0 <= int(lag) < 1_000 for lag in lags)
+    by_kind = state["send_lag_ms_by_kind"]
+    assert set(by_kind) == {"trades", "quote", "depth", "ticker", "kline"}
+    assert sum(by_kind["trades"].values()) >= 5  # only trades were subscribed
+    assert sum(sum(counts.values()) for counts in by_kind.values()) == sum(lags.values())
 
 
 async def test_partial_depth_streams_follow_subscribe_and_unsubscribe() -> None:

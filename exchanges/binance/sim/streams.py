@@ -29,9 +29,14 @@ STREAM_RE = re.compile(
     r"|kline_(?P<iv>1m|5m|15m|30m|1h|1d|1w|1M)|depth(?P<levels>5|10|20)?(?:@(?P<speed>100ms|1000ms))?)$"
 )
 ALL_MINI = "!miniTicker@arr"
-PHASES = 10
+PHASES = 40
 """Periodic streams (24hr tickers every second, klines every two) are spread over this many phases
-of their period, each stream in a fixed one, so they do not all leave in one burst."""
+of their period, each stream in a fixed one, so they do not all leave in one burst (with 1,000
+markets' 8,000 kline streams, a phase is ~200 frames every 50 ms)."""
+FLUSH_EVERY_FRAMES = 256
+"""Queued frames after which the hub writes them out within a batch: a batch's periodic streams
+(a depth round of every market, a phase of klines) take the venue several ms to encode, and its
+first frames leave without waiting for the last."""
 HIGH_WATER = 8 * 1024 * 1024
 """Firehose mode pauses the market while a connection has more than this unsent."""
 TOO_SLOW = 4 * HIGH_WATER
@@ -218,6 +223,7 @@ class Hub(MarketListener):
         self.send_lag_by_kind: dict[str, Counter[int]] = {kind: Counter() for kind in KINDS}
         """:attr:`send_lag` by stream kind (frames delayed by a fault are counted when queued)."""
         self._unsent: Counter[str] = Counter()  # frames queued since the last flush, by kind
+        self._queued = 0  # frames queued since the last flush
         self.gaps: set[str] = set()
         """Symbols (``BTCUSDT``) whose next depth diff event is never sent: a one-off sequence gap."""
 
@@ -291,6 +297,9 @@ class Hub(MarketListener):
             dirty.add(conn)
         self.frames_out += len(subscribers)
         self._unsent[kind] += len(subscribers)
+        self._queued += len(subscribers)
+        if self._queued >= FLUSH_EVERY_FRAMES:
+            self.flush(now)
 
     def broadcast(self, payload_of: Callable[[Connection], bytes | None], now: int) -> None:
         """Send a per-connection payload (already framed) to every connection, e.g. serverShutdown."""
@@ -378,6 +387,7 @@ class Hub(MarketListener):
             if frames:
                 self.send_lag_by_kind[kind][lag] += frames
         self._unsent.clear()
+        self._queued = 0
         for conn in self._dirty:
             frames = len(conn.buffer)
             conn.flush(now)
