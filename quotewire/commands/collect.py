@@ -80,7 +80,7 @@ def run_until_signalled(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
 
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner, contextlib.suppress(asyncio.CancelledError):
+    with asyncio.Runner(loop_factory=loop_factory()) as runner, contextlib.suppress(asyncio.CancelledError):
         runner.run(guarded())
 
 
@@ -89,7 +89,8 @@ def _stop(task: asyncio.Task[None], signum: int) -> None:
     task.cancel()
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop factory when it is installed, else ``None`` (asyncio's own loop)."""
     try:
         import uvloop
     except ImportError:

@@ -12,6 +12,7 @@ from core.errors import ConfigError, PluginError
 from core.plugins import PluginHost
 from core.venue import SimulatedVenue
 from quotewire import gc_policy
+from quotewire.commands.collect import loop_factory
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"venue {args.venue!r} refused its options: {exc}") from exc
     gc_policy.tune()
-    asyncio.run(serve_with_gc_upkeep(venue))
+    # uvloop as the collector runs on: its writes and callbacks cost the venue less under firehose
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(serve_with_gc_upkeep(venue))
     return 0
 
 
