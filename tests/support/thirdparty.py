@@ -8,18 +8,28 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 import subprocess
 import sys
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, distribution, entry_points
 from pathlib import Path
 
 EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "thirdparty_adapter"
 EXAMPLE_PLUGIN = "paperex"
+EXAMPLE_DISTRIBUTION = "quotewire-paperex"
 
 
 def example_installed() -> bool:
-    """True when the example's entry point is declared in this environment."""
-    return any(ep.name == EXAMPLE_PLUGIN for ep in entry_points(group="quotewire"))
+    """True when the example's entry point is declared in this environment by an install of this
+    checkout's copy (a venv shared with another checkout, since removed, may hold one of another)."""
+    if not any(ep.name == EXAMPLE_PLUGIN for ep in entry_points(group="quotewire")):
+        return False
+    try:
+        origin = json.loads(distribution(EXAMPLE_DISTRIBUTION).read_text("direct_url.json") or "{}")
+    except (PackageNotFoundError, ValueError):
+        return False
+    url = origin.get("url", "") if isinstance(origin, dict) else ""
+    return isinstance(url, str) and url == EXAMPLE_DIR.as_uri()
 
 
 @functools.cache
