@@ -341,3 +341,16 @@ def test_a_late_paced_loop_catches_up_in_small_steps_and_never_owes_more_than_a_
     # 20 ticks half a second late put it 10 s behind; only the last second is owed, so it is back
     # to a tick's worth (10 events) within 34 ticks instead of catching up for hundreds
     assert sizes[-10:] == [10] * 10
+
+
+def test_klines_back_from_an_end_time_reach_history_behind_closed_live_candles() -> None:
+    """``endTime`` + ``limit`` selects back from ``endTime`` even when the live candles (several closed
+    since the start) outnumber ``limit``: they are all after ``endTime`` and must not hide history."""
+    engine = MarketEngine(seed=2, start_ms=START)
+    run(engine, 20_000, every_ms=10)  # 200 s of market: several closed 1m candles
+    now = START + 200_000
+    latest = engine.klines("ETHBTC", Interval.M1, limit=30, now_ms=now)
+    opens = [c.open_time for c in latest]
+    assert len(opens) == 30 and all(b - a == 60_000 for a, b in itertools.pairwise(opens))
+    until = engine.klines("ETHBTC", Interval.M1, end_ms=opens[10], limit=2, now_ms=now)
+    assert [c.open_time for c in until] == opens[9:11]

@@ -322,8 +322,9 @@ class MarketEngine:
         first_live = live[0].open_time
         if start_ms is not None and start_ms < first_live:
             past = history.reaching(start_ms, self.history_limit)
-        elif start_ms is None and len(live) < limit:
-            past = history.ensure(min(self.history_limit, limit - len(live) + self._skip(live, end_ms)))
+        elif start_ms is None and (wanted := limit - len(live) + self._skip(live, end_ms)) > 0:
+            # back from end_ms (or now): live candles after end_ms do not count towards the limit
+            past = history.ensure(min(self.history_limit, wanted))
         else:
             past = []
         every = [*reversed(past[: self.history_limit]), *live]
