@@ -17,17 +17,23 @@ START_MS = 1_700_000_000_000
 KLINE_MS, TICKER_MS = 2000, 1000
 
 
-def streams_per_batch(seconds: float) -> list[tuple[int, list[str]]]:
-    """Run 40 markets with every kline and ticker stream subscribed; the stream names of each batch."""
-    engine = MarketEngine(seed=3, symbols=40, start_ms=START_MS, rate=2000)
+def subscribed(engine: MarketEngine, names: list[str]) -> CaptureTransport:
+    """A hub on ``engine`` with one combined-stream connection subscribed to ``names``; its writes."""
     hub = Hub(engine, kline_ms=KLINE_MS, ticker_ms=TICKER_MS)
     engine.add_listener(hub)
     capture = CaptureTransport()
     conn = Connection(capture, True, Faults())  # type: ignore[arg-type]
     hub.add(conn)
+    hub.subscribe(conn, [s for s in map(parse_stream, names) if s is not None])
+    return capture
+
+
+def streams_per_batch(seconds: float) -> list[tuple[int, list[str]]]:
+    """Run 40 markets with every kline and ticker stream subscribed; the stream names of each batch."""
+    engine = MarketEngine(seed=3, symbols=40, start_ms=START_MS, rate=2000)
     lower = [m.spec.symbol.lower() for m in engine.markets.values()]
     names = [f"{s}@kline_{i.value}" for s in lower for i in ALL_INTERVALS] + [f"{s}@ticker" for s in lower]
-    hub.subscribe(conn, [s for s in map(parse_stream, names) if s is not None])
+    capture = subscribed(engine, names)
     batches: list[tuple[int, list[str]]] = []
     now = START_MS
     while now < START_MS + seconds * 1000:
@@ -66,13 +72,7 @@ def test_a_large_batch_leaves_in_several_writes() -> None:
     """A batch with more than :data:`FLUSH_EVERY_FRAMES` frames (a depth round of many markets) is
     written as it is encoded, so its first frames do not wait for its last."""
     engine = MarketEngine(seed=5, symbols=600, start_ms=START_MS, rate=20_000)
-    hub = Hub(engine, kline_ms=KLINE_MS, ticker_ms=TICKER_MS)
-    engine.add_listener(hub)
-    capture = CaptureTransport()
-    conn = Connection(capture, True, Faults())  # type: ignore[arg-type]
-    hub.add(conn)
-    names = [f"{m.spec.symbol.lower()}@depth@100ms" for m in engine.markets.values()]
-    hub.subscribe(conn, [s for s in map(parse_stream, names) if s is not None])
+    capture = subscribed(engine, [f"{m.spec.symbol.lower()}@depth@100ms" for m in engine.markets.values()])
     engine.step(5_000, START_MS)
     capture.chunks.clear()
     engine.step(5_000, START_MS + 100)  # crosses a 100 ms boundary: every changed book's diff leaves
