@@ -16,7 +16,9 @@ with every local book synced from a snapshot first, then replays them through
 
 As in the collector, the writer's batch is taken every 10 ms of recorded time.
 
-Prints µs per frame and per record for each stage (best of ``--runs``) and the frame mix.
+Prints µs per frame and per record for each stage (best of ``--runs``) and the frame mix, and the
+CPU the venue's engine and hub took to make the recording (the load generator's own cost per frame:
+in ``bench.collect`` it shares a core with Redis).
 No sockets, no Redis: the writer is never started. The GC is tuned as ``quotewire collect`` does
 (survivors frozen every second of recorded time) unless ``--default-gc``.
 
@@ -88,9 +90,12 @@ class Recording:
         self.snapshots = {m.symbol: codec.depth(engine.snapshot(m.native_id, 1000)) for m in self.markets}
         now, per_step = START_MS, max(1, round(rate * STEP_MS / 1000))
         self.frames: list[tuple[int, bytes]] = []  # (recorded time ms, payload)
+        self.venue_cpu = 0.0  # the engine's steps and the hub's encoding and fan-out
         while now < START_MS + seconds * 1000:
+            started = time.process_time()
             engine.step(per_step, now)
             hub.flush(now)
+            self.venue_cpu += time.process_time() - started
             self.frames += [(now, p) for p in capture.take_payloads()]
             now += STEP_MS
         self.mix = Counter(_kind(p) for _, p in self.frames)
@@ -210,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{len(recording.markets)} markets at {args.rate:,.0f} events/s; {kit.name} local books"
     )
     print("  mix: " + ", ".join(f"{k} {v / args.seconds:,.0f}/s" for k, v in recording.mix.most_common()))
+    print(
+        f"  the venue making them (engine steps, encoding, fan-out to one connection): "
+        f"{recording.venue_cpu / frames * 1e6:.2f} µs/frame, {recording.venue_cpu / args.seconds:.2f} core"
+    )
     stages = [
         ("parse", {"store": False, "arbitrage": False, "flush": False}),
         ("+ store", {"store": True, "arbitrage": False, "flush": False}),

@@ -309,6 +309,20 @@ class _LateClock:
         await asyncio.sleep(0)
 
 
+class StepSizes(MarketListener):
+    """The size of every ``step`` the engine ran (``on_batch`` also comes from idle ticks: skipped)."""
+
+    def __init__(self, engine: MarketEngine) -> None:
+        self.engine = engine
+        self.seen = engine.steps
+        self.sizes: list[int] = []
+
+    def on_batch(self, time_ms: int) -> None:
+        if self.engine.steps != self.seen:
+            self.sizes.append(self.engine.steps - self.seen)
+            self.seen = self.engine.steps
+
+
 def test_a_late_paced_loop_catches_up_in_small_steps_and_never_owes_more_than_a_second() -> None:
     """Every step's events carry the time the step starts: a loop that fell behind must not pack
     a second of events into one step (their frames would leave stamped that far back)."""
@@ -316,14 +330,9 @@ def test_a_late_paced_loop_catches_up_in_small_steps_and_never_owes_more_than_a_
 
     clock = _LateClock(late=0.5)
     engine = MarketEngine(seed=1, start_ms=START, clock=clock)
-    sizes: list[int] = []
-    step = engine.step
-
-    def recording_step(count: int = 1, now_ms: int | None = None) -> None:
-        sizes.append(count)
-        step(count, now_ms)
-
-    engine.step = recording_step  # type: ignore[method-assign]
+    recorder = StepSizes(engine)
+    engine.add_listener(recorder)
+    sizes = recorder.sizes
 
     async def drive() -> None:
         task = asyncio.create_task(engine.run(rate=1000, tick_s=0.01))

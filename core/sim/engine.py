@@ -12,6 +12,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NamedTuple
 
+from mypy_extensions import mypyc_attr
+
 from core.clock import SYSTEM_CLOCK, Clock
 from core.intervals import ALL_INTERVALS, Interval
 from core.sim.book import BookSnapshot, Level, OrderBook
@@ -101,6 +103,7 @@ class MarketState:
         return self.spec.symbol
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # the HTX hub and tests subclass it in plain Python
 class MarketListener:
     """Receives engine events; subclass and override what you need (every method is a no-op).
 
