@@ -20,6 +20,7 @@ from setuptools import Extension, setup
 
 COMPILED = [
     "core/decimals.py",
+    "core/records.py",
     "core/store/codec.py",
     "core/store/writer.py",
     "core/collector/sink.py",

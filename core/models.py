@@ -8,7 +8,7 @@ Every record carries the exchange *instance* name (``binance``, ``binance-sim`` 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -174,44 +174,3 @@ RECORD_TYPES: dict[Channel, type[Record]] = {
     Channel.TRADES: Trade,
     Channel.KLINE: Kline,
 }
-
-R = TypeVar("R", bound=Record)
-
-
-_UNSET: Any = object()
-_TEMPLATES: dict[type[Record], dict[str, Any]] = {}
-
-
-def _template(model: type[Record]) -> dict[str, Any]:
-    """Every field of ``model`` in order, with its default (``_UNSET`` for required ones)."""
-    fields = model.model_fields
-    found = _TEMPLATES[model] = {
-        name: _UNSET if info.is_required() else info.get_default() for name, info in fields.items()
-    }
-    return found
-
-
-def trusted(model: type[R], **values: Any) -> R:
-    """Build ``model`` from values an adapter already converted and checked, skipping validation.
-
-    For hot paths only (websocket parsers): every value must already have its field's type —
-    ``Decimal`` (finite, from :func:`~core.decimals.exact`) for prices and amounts, ``int`` for
-    times, the enum members themselves. Omitted fields take their defaults; the result is equal to
-    (and serializes exactly like) the validated ``model(**values)``. An unknown field raises
-    ``TypeError``; a required field left out is not checked here (it costs ~0.3 µs a record) but
-    cannot pass silently: encoding the record fails. Tests of each caller compare its records with
-    validated ones. Data not produced by the adapter's own parsing goes through the validating
-    constructor instead.
-    """
-    found = _TEMPLATES.get(model)
-    template = found if found is not None else _template(model)
-    data = {**template, **values}
-    if len(data) != len(template):
-        raise TypeError(f"{model.__name__}: unknown fields {sorted(data.keys() - template.keys())}")
-    record = object.__new__(model)
-    setattr_ = object.__setattr__
-    setattr_(record, "__dict__", data)
-    setattr_(record, "__pydantic_fields_set__", set(values))
-    setattr_(record, "__pydantic_extra__", None)
-    setattr_(record, "__pydantic_private__", None)
-    return record

@@ -17,7 +17,8 @@ from pydantic import ValidationError
 from core.decimals import exact, to_decimal
 from core.errors import BadResponseError
 from core.intervals import Interval
-from core.models import BookLevel, Kline, Market, OrderBook, Price, Quote, Ticker, Trade, trusted
+from core.models import BookLevel, Kline, Market, OrderBook, Price, Quote, Ticker, Trade
+from core.records import trusted
 from exchanges.binance.levels import ACTIVE, LevelsKit, Rows, levels
 
 MARKET_STATUS: Mapping[str, str] = {"TRADING": "trading", "BREAK": "halted", "HALT": "halted"}

@@ -54,7 +54,8 @@ from core.errors import (
     SequenceGapError,
     TransientError,
 )
-from core.models import Channel, OrderBook, Record, trusted
+from core.models import Channel, OrderBook, Record
+from core.records import trusted
 from core.websocket import close_bounded
 from exchanges.binance.book import LocalBook
 from exchanges.binance.levels import DEFAULT_MAX_LEVELS

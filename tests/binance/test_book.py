@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from core.arbitrage.book import clean_levels
 from core.errors import SequenceGapError
-from core.models import CheckedLevels, OrderBook, trusted
+from core.models import CheckedLevels, OrderBook
+from core.records import trusted
 from core.store.codec import decode, encode
 from exchanges.binance.book import LocalBook
 from exchanges.binance.levels import KITS, PYTHON, LevelsKit

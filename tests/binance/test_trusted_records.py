@@ -10,7 +10,8 @@ import pytest
 
 from core.errors import BadResponseError
 from core.intervals import Interval
-from core.models import Channel, Market, Quote, Record, trusted
+from core.models import Channel, Market, Quote, Record
+from core.records import trusted
 from core.store.codec import encode
 from exchanges.binance.parsers import BinanceParser
 
