@@ -109,6 +109,10 @@ book past its edge is served as deep as it is known; this bounds the REST weight
 spend on refreshes (up to 250 each)."""
 
 
+DEEPENING_LOG_EVERY_S = 60.0
+"""Books stepping up to deeper snapshots are summed up in one INFO line at most this often."""
+
+
 def refresh_levels(served: int, deepest_snapshot: int) -> int:
     """Known levels a side must keep before its book is refreshed: twice the ``served`` ones, but
     never so many that even the deepest snapshot would not satisfy it for long (then refreshes
@@ -136,6 +140,10 @@ class StreamStats:
     snapshot_failures: Counter[str] = field(default_factory=Counter)
     refreshes: Counter[str] = field(default_factory=Counter)
     """Books refreshed because their served levels neared the snapshot's depth."""
+    deepened: Counter[int] = field(default_factory=Counter)
+    """Books whose snapshots stepped up to a deeper size, by that size, since it was last logged."""
+    deepening_logged: float | None = None
+    """When (monotonic) stepping up was last logged: at most once a minute for all connections."""
 
 
 @dataclass(frozen=True)
@@ -519,15 +527,35 @@ class StreamSession:
         self.stats.refreshes[symbol] += 1
         if deeper is not None:
             self._snapshot_limit[symbol] = deeper
-            log.info(
-                "%s: %s: the market moved near the edge of its %d-level snapshot; refreshing with %d levels",
-                self.parser.instance,
-                symbol,
-                limit,
-                deeper,
-            )
+            self._log_deepening(symbol, limit, deeper)
         book.refresh()
         self._ensure_snapshot(symbol)
+
+    def _log_deepening(self, symbol: str, limit: int, deeper: int) -> None:
+        """Say that ``symbol``'s book steps up to ``deeper``-level snapshots: at DEBUG each time, at
+        INFO the first time and then at most every :data:`DEEPENING_LOG_EVERY_S` for all the
+        adapter's books (a busy start-up steps up hundreds of them within minutes)."""
+        instance, stats = self.parser.instance, self.stats
+        message = "%s: %s: the market moved near the edge of its %d-level snapshot; refreshing with %d levels"
+        log.debug(message, instance, symbol, limit, deeper)
+        stats.deepened[deeper] += 1
+        now, logged = self.clock.monotonic(), stats.deepening_logged
+        if logged is not None and now - logged < DEEPENING_LOG_EVERY_S:
+            return
+        stats.deepening_logged = now
+        if sum(stats.deepened.values()) == 1:
+            log.info(message, instance, symbol, limit, deeper)
+        else:
+            sizes = ", ".join(f"{count} to {size}" for size, count in sorted(stats.deepened.items()))
+            log.info(
+                "%s: %d books moved near the edge of their snapshots and refresh with deeper ones "
+                "(levels: %s; latest %s); each is logged at DEBUG",
+                instance,
+                sum(stats.deepened.values()),
+                sizes,
+                symbol,
+            )
+        stats.deepened.clear()
 
     def _ensure_snapshot(self, symbol: str) -> None:
         task = self._snapshot_tasks.get(symbol)

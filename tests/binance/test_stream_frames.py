@@ -17,6 +17,7 @@ from core.errors import TransientError
 from core.models import Channel, OrderBook, Quote, Record
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
 from exchanges.binance.streams import (
+    DEEPENING_LOG_EVERY_S,
     REFRESH_EVERY_S,
     SnapshotGate,
     StreamSession,
@@ -242,6 +243,32 @@ async def test_refreshes_at_the_deepest_size_are_spaced_and_the_book_served_as_k
     assert min(len(book.bids) for book in books) == 1
     assert len(books) < 20  # the diffs that left no known bid stored nothing
     assert (books[-1].sequence or 0) < venue.update_id
+
+
+def test_books_stepping_up_are_logged_once_then_summed_up_a_minute_later(
+    parser: BinanceParser, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A busy start-up steps hundreds of books up to deeper snapshots: the first is said at INFO,
+    the next ones at DEBUG only, and the next INFO line a minute later counts them all by size."""
+    venue = DenseVenue(parser, (100, 500, 1000))
+    caplog.set_level("DEBUG", logger="exchanges.binance.streams")
+    deepen = venue.session._log_deepening
+    deepen("A/USDT", 100, 500)
+    for n in range(30):  # within the minute
+        venue.clock.t += 1
+        deepen(f"S{n}/USDT", 100, 500 if n % 3 else 1000)
+    venue.clock.t = DEEPENING_LOG_EVERY_S + 1
+    deepen("B/USDT", 500, 1000)
+    info = [r.getMessage() for r in caplog.records if r.levelname == "INFO"]
+    debug = [r.getMessage() for r in caplog.records if r.levelname == "DEBUG"]
+    assert info == [
+        "binance-test: A/USDT: the market moved near the edge of its 100-level snapshot; "
+        "refreshing with 500 levels",
+        "binance-test: 31 books moved near the edge of their snapshots and refresh with deeper ones "
+        "(levels: 20 to 500, 11 to 1000; latest B/USDT); each is logged at DEBUG",
+    ]
+    assert len(debug) == 32 and "S29/USDT" in debug[-2]
+    assert venue.stats.deepened == {}
 
 
 async def test_malformed_frames_are_counted_and_skipped(parser: BinanceParser, binance_fixture: Load) -> None:
