@@ -53,9 +53,13 @@ def test_tune_freezes_start_up_objects_and_raises_the_young_threshold() -> None:
 async def test_upkeep_freezes_survivors_and_its_full_pass_frees_frozen_cycles() -> None:
     task = asyncio.create_task(gc_policy.upkeep(freeze_every=0.01, full_pass_every=3600))
     try:
+        frozen = gc.get_freeze_count()
         ref = cyclic_garbage()
-        await asyncio.sleep(0.05)  # a freeze happened: the cycle is out of every collection's sight
-        gc.collect()
+        for _ in range(200):  # bounded, 2 s at most: until a freeze happened (on a busy box, > 50 ms)
+            await asyncio.sleep(0.01)
+            if gc.get_freeze_count() > frozen:
+                break
+        gc.collect()  # the cycle is out of every collection's sight
         assert ref() is not None
         assert gc.get_freeze_count() > 0
     finally:
