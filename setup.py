@@ -29,6 +29,7 @@ COMPILED = [
     "core/arbitrage/observer.py",
     "exchanges/binance/book.py",
     "exchanges/binance/parsers.py",
+    "exchanges/binance/frames.py",
     "core/sim/units.py",
     "core/sim/book.py",
     "core/sim/candles.py",
@@ -39,7 +40,12 @@ COMPILED = [
 """The collector's hot path (compiled, 10-15% less in-process CPU per frame in ``bench.pipeline``),
 then the simulated market and Binance venue (40.7 -> 30.7 µs per frame sent at the paced mix: the
 load generator of ``bench.collect`` shares a core with Redis). A module with an async generator
-(``exchanges/binance/streams.py``) cannot be."""
+(``exchanges/binance/streams.py``) cannot be: its per-frame part is in ``frames.py``. Compiling the
+whole module (its generator moved out) crashed the interpreter in a connection test."""
+
+
+PACKAGES = ("core", "exchanges", "api", "quotewire")
+"""Where compiled leftovers are looked for (the C extensions have no ``.py`` of their name)."""
 
 
 def compiled_modules() -> list[Extension]:
@@ -64,22 +70,24 @@ def compiled_modules() -> list[Extension]:
         else:
             for extension in extensions:
                 extension.optional = True
+            _remove_stale_builds(keep=COMPILED)
             return extensions
     print(f"{reason}: the collector's hot path stays pure Python", file=sys.stderr)
-    _remove_stale_builds()
+    _remove_stale_builds(keep=[])
+    for built in (Path(__file__).parent / "core").glob("_compiled__mypyc.cpython-*.so"):
+        built.unlink()
     return []
 
 
-def _remove_stale_builds() -> None:
-    """Delete compiled modules an earlier build left beside the sources: Python would import them
-    instead of the (possibly edited) ``.py`` files."""
+def _remove_stale_builds(keep: list[str]) -> None:
+    """Delete the compiled module an earlier build left beside a source not in ``keep`` (no longer
+    compiled, or not this time): Python would import it instead of the (possibly edited) ``.py``."""
     here = Path(__file__).parent
-    for source in COMPILED:
-        module = here / source
-        for built in module.parent.glob(f"{module.stem}.cpython-*.so"):
-            built.unlink()
-    for built in (here / "core").glob("_compiled__mypyc.cpython-*.so"):
-        built.unlink()
+    for package in PACKAGES:
+        for source in (here / package).rglob("*.py"):
+            if source.relative_to(here).as_posix() not in keep:
+                for built in source.parent.glob(f"{source.stem}.cpython-*.so"):
+                    built.unlink()
 
 
 setup(

@@ -23,8 +23,9 @@ import ccxt.pro
 
 from core.clock import SYSTEM_CLOCK
 from core.models import Channel, Market
+from exchanges.binance.frames import StreamStats
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
-from exchanges.binance.streams import StreamSession, StreamStats
+from exchanges.binance.streams import StreamSession
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "binance"
 FRAMES = {

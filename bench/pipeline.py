@@ -51,13 +51,14 @@ from core.store import StoreWriter
 from core.store.resp import pack_transaction
 from core.store.writer import _Batch
 from exchanges.binance.book import LocalBook
+from exchanges.binance.frames import Outbox, StreamStats
 from exchanges.binance.levels import ACTIVE, KITS, LevelsKit
 from exchanges.binance.parsers import BinanceParser
 from exchanges.binance.sim import codec
 from exchanges.binance.sim.capture import CaptureTransport
 from exchanges.binance.sim.faults import Faults
 from exchanges.binance.sim.streams import Connection, Hub, parse_stream
-from exchanges.binance.streams import Outbox, StreamSession, StreamStats, plan_streams
+from exchanges.binance.streams import StreamSession, plan_streams
 from quotewire import gc_policy
 
 INSTANCE = "binance-bench"

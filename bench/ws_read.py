@@ -44,8 +44,9 @@ from websockets.asyncio.client import connect
 from bench.sim import free_port, start_venue, wait_listening
 from core.clock import SYSTEM_CLOCK
 from core.models import Channel
+from exchanges.binance.frames import StreamStats
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
-from exchanges.binance.streams import Plan, StreamSession, StreamStats
+from exchanges.binance.streams import Plan, StreamSession
 
 KINDS = ("trade", "bookTicker", "depth@100ms")
 

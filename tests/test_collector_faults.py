@@ -43,8 +43,8 @@ from tests.support.redis_server import RedisServer
 
 binance_plugin = pytest.importorskip("exchanges.binance.plugin")
 from exchanges.binance.adapter import BinanceAdapter  # noqa: E402
+from exchanges.binance.frames import StreamStats  # noqa: E402
 from exchanges.binance.sim import BinanceVenue  # noqa: E402
-from exchanges.binance.streams import StreamStats  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -22,6 +22,7 @@ from core.config import InstanceConfig
 from core.errors import BadResponseError, NotSupportedError
 from core.intervals import Interval
 from core.models import ALL_CHANNELS, Kline, Market, OrderBook, Price, Quote, Record, Ticker, Trade
+from exchanges.binance.frames import StreamStats
 from exchanges.binance.levels import DEFAULT_MAX_LEVELS, NATIVE
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
 from exchanges.binance.streams import (
@@ -29,7 +30,6 @@ from exchanges.binance.streams import (
     MAX_STREAMS_PER_CONNECTION,
     SnapshotGate,
     StreamSession,
-    StreamStats,
     plan_streams,
     shard_subscriptions,
 )

@@ -183,7 +183,7 @@ class LocalBook:
     def needs_refresh(self, levels: int) -> bool:
         """True when a synced book that is not refreshing knows fewer than its best ``levels`` on a
         side (the owner asks for a margin beyond the served levels: see
-        :func:`~exchanges.binance.streams.refresh_levels`)."""
+        :func:`~exchanges.binance.frames.refresh_levels`)."""
         if self.last_update_id is None or self._next is not None:
             return False
         return self._bids.known(levels) < levels or self._asks.known(levels) < levels

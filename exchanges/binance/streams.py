@@ -31,15 +31,19 @@ simulated venue over loopback (``bench/ws_read.py``, firehose, 150 streams) a ba
 (receive-time stamp and periodic yield included) went from 3.3 to ~0.8 µs — at ~23k frames/s that is
 ~6% of a core back. Binance's server pings are answered by aiohttp (``autoping``); the client sends
 no pings of its own and sets no message size limit and no compression.
+
+The part every frame passes through (frame to records, the local books) is
+:class:`~exchanges.binance.frames.FrameReader`, which the session subclasses: that module is
+compiled with mypyc, this one (an async generator) cannot be.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -54,10 +58,9 @@ from core.errors import (
     SequenceGapError,
     TransientError,
 )
-from core.models import Channel, OrderBook, Record
-from core.records import trusted
+from core.models import Channel, Record
 from core.websocket import close_bounded
-from exchanges.binance.book import LocalBook
+from exchanges.binance.frames import FrameReader, StreamStats, conflate
 from exchanges.binance.levels import DEFAULT_MAX_LEVELS
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
 
@@ -98,52 +101,9 @@ CONFLATE_LOG_EVERY_S = 60.0
 MAX_TAKEN = 4096
 """Most frames taken from a connection in one batch."""
 
-REFRESH_MARGIN = 2
-"""A book is refreshed when fewer than this many times its served levels lie inside its edge."""
-
-
-REFRESH_EVERY_S = 5.0
-"""Shortest time between two refreshes of one symbol's book once its snapshots are as deep as they
-go (stepping up to a deeper size is never delayed: it happens a few times at most). In between, a
-book past its edge is served as deep as it is known; this bounds the REST weight a fast market can
-spend on refreshes (up to 250 each)."""
-
-
-DEEPENING_LOG_EVERY_S = 60.0
-"""Books stepping up to deeper snapshots are summed up in one INFO line at most this often."""
-
-
-def refresh_levels(served: int, deepest_snapshot: int) -> int:
-    """Known levels a side must keep before its book is refreshed: twice the ``served`` ones, but
-    never so many that even the deepest snapshot would not satisfy it for long (then refreshes
-    would follow each other), and never fewer than those served."""
-    return min(REFRESH_MARGIN * served, max(served, deepest_snapshot // 2))
-
-
 SnapshotFetcher = Callable[[str, int, bool], Awaitable[DepthSnapshot]]
 """Fetches the REST depth snapshot of a unified symbol, at most that many levels a side; the flag is
 ``urgent``: the book is not served until it arrives (a refresh of a served book is not urgent)."""
-
-
-@dataclass
-class StreamStats:
-    """Counters of one adapter's streams, for logs and tests."""
-
-    frames: int = 0
-    conflated: int = 0
-    """Frames skipped because a later frame of their stream, read in the same batch, replaced them."""
-    conflation_logged: float | None = None
-    """When (monotonic) skipping was last logged: once a minute for all the adapter's connections."""
-    malformed: Counter[str] = field(default_factory=Counter)
-    resyncs: Counter[str] = field(default_factory=Counter)
-    snapshots: Counter[str] = field(default_factory=Counter)
-    snapshot_failures: Counter[str] = field(default_factory=Counter)
-    refreshes: Counter[str] = field(default_factory=Counter)
-    """Books refreshed because their served levels neared the snapshot's depth."""
-    deepened: Counter[int] = field(default_factory=Counter)
-    """Books whose snapshots stepped up to a deeper size, by that size, since it was last logged."""
-    deepening_logged: float | None = None
-    """When (monotonic) stepping up was last logged: at most once a minute for all connections."""
 
 
 @dataclass(frozen=True)
@@ -224,48 +184,7 @@ class SnapshotGate:
         """Monotonic time before which no snapshot is requested."""
 
 
-class Outbox:
-    """Records parsed by the connections, waiting for the consumer, and the error that ends the session.
-
-    A frame appends its records to one list and sets an event; the consumer takes the whole list at
-    once. (An ``asyncio.Queue`` cost a put and a get, ~1.5 µs, per frame.)
-    """
-
-    __slots__ = ("_ready", "error", "records")
-
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-        self.error: BaseException | None = None
-        self._ready = asyncio.Event()
-
-    def put(self, records: list[Record]) -> None:
-        """Hand over ``records`` (in order)."""
-        self.records += records
-        self._ready.set()
-
-    def add(self, record: Record) -> None:
-        """Hand over one record."""
-        self.records.append(record)
-        self._ready.set()
-
-    def fail(self, error: BaseException) -> None:
-        """End the session with ``error`` once the records before it are taken (first error wins)."""
-        if self.error is None:
-            self.error = error
-        self._ready.set()
-
-    def take(self) -> list[Record]:
-        """Every record handed over so far (possibly none)."""
-        records, self.records = self.records, []
-        return records
-
-    async def wait(self) -> None:
-        """Return when there are records or an error."""
-        await self._ready.wait()
-        self._ready.clear()
-
-
-class StreamSession:
+class StreamSession(FrameReader):
     """The websocket connections serving one ``stream()`` call."""
 
     def __init__(
@@ -284,26 +203,21 @@ class StreamSession:
         snapshot_limits: Sequence[int] = (100,),
         learned_limits: dict[str, int] | None = None,
     ) -> None:
+        super().__init__(
+            parser=parser,
+            depth_levels=depth_levels,
+            clock=clock,
+            stats=stats,
+            book_max_levels=book_max_levels,
+            snapshot_limits=snapshot_limits,
+            learned_limits=learned_limits,
+        )
         self.base_url = base_url.rstrip("/")
-        self.parser = parser
         self.fetch_snapshot = fetch_snapshot
-        self.depth_levels = depth_levels
-        self.clock = clock
-        self.stats = stats
         self.max_streams = max_streams_per_connection
         self.conflate_backlog = conflate_backlog
-        self.book_max_levels = book_max_levels
-        self.snapshot_limits = sorted(snapshot_limits)
-        """Snapshot depths from the first one asked to the deepest a refresh may step up to."""
-        self.refresh_levels = refresh_levels(depth_levels, self.snapshot_limits[-1])
-        self._refreshed_at: dict[str, float] = {}
-        self._snapshot_limit: dict[str, int] = {} if learned_limits is None else learned_limits
-        """The depth each refreshed symbol stepped up to (the adapter's: it outlives reconnects)."""
-        self.outbox = Outbox()
-        self._books: dict[str, LocalBook] = {}
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
         self._snapshot_gate = snapshot_gate or SnapshotGate()
-        self._wanted: Mapping[str, frozenset[Channel]] = {}
 
     async def run(self, plan: Plan) -> AsyncIterator[list[Record]]:
         """Yield batches of records until a connection fails (then raise)."""
@@ -413,150 +327,6 @@ class StreamSession:
             params = streams[i : i + STREAMS_PER_MESSAGE]
             await ws.send_str(orjson.dumps({"method": "SUBSCRIBE", "params": params, "id": n + 1}).decode())
 
-    # ---- frames --------------------------------------------------------------------------------
-    def _on_frame(self, message: str | bytes, receive_time: int) -> None:
-        self.stats.frames += 1
-        try:
-            frame = orjson.loads(message)
-            data = frame["data"] if "stream" in frame else frame
-            event = data.get("e") if isinstance(data, dict) else None
-        except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
-            self._malformed("?", "not a JSON object", message)
-            return
-        if event is None:
-            self._on_control(data, message, receive_time)
-            return
-        if event == "serverShutdown":
-            raise TransientError("binance: the venue announced serverShutdown; reconnect")
-        try:
-            records = self._records(event, data, receive_time)
-        except BadResponseError as exc:
-            self._malformed(str(data.get("s", "?")), str(exc), message)
-            return
-        if records:
-            self.outbox.put(records)
-
-    def _records(self, event: str, data: dict[str, Any], receive_time: int) -> list[Record]:
-        p = self.parser
-        if event == "depthUpdate":
-            return self._on_depth(data, receive_time)
-        if event == "24hrTicker":
-            return [p.ws_ticker(data, receive_time)]
-        if event in ("trade", "aggTrade"):
-            wanted = self._wanted.get(p.unified(str(data.get("s", ""))), frozenset())
-            out: list[Record] = []
-            if Channel.TRADES in wanted:
-                out.append(p.ws_trade(data, receive_time))
-            if Channel.PRICE in wanted:
-                out.append(p.ws_price(data, receive_time))
-            return out
-        if event == "kline":
-            return [p.ws_kline(data, receive_time)]
-        raise BadResponseError(f"binance: unexpected event type {event!r}")
-
-    def _on_control(self, frame: Any, message: str | bytes, receive_time: int) -> None:
-        if isinstance(frame, dict) and "b" in frame and "u" in frame and "s" in frame:
-            try:  # bookTicker events carry no "e"
-                self.outbox.add(self.parser.ws_book_ticker(frame, receive_time))
-            except BadResponseError as exc:
-                self._malformed(str(frame.get("s", "?")), str(exc), message)
-            return
-        if isinstance(frame, dict) and "id" in frame and "result" in frame:
-            return  # SUBSCRIBE acknowledged
-        if isinstance(frame, dict) and "code" in frame and "msg" in frame:
-            log.warning(
-                "%s: websocket request refused: %s %s",
-                self.parser.instance,
-                frame.get("code"),
-                frame.get("msg"),
-            )
-            return
-        self._malformed("?", "unrecognised frame", message)
-
-    def _malformed(self, symbol: str, reason: str, message: str | bytes) -> None:
-        self.stats.malformed[symbol] += 1
-        count = self.stats.malformed[symbol]
-        if count <= 3 or count % 1000 == 0:
-            log.warning(
-                "%s: %s: skipped malformed frame #%d (%s): %.200r",
-                self.parser.instance,
-                symbol,
-                count,
-                reason,
-                message,
-            )
-
-    # ---- depth ---------------------------------------------------------------------------------
-    def _on_depth(self, data: dict[str, Any], receive_time: int) -> list[Record]:
-        diff = self.parser.ws_depth(data)
-        book = self._books.get(diff.symbol)
-        if book is None:
-            book = self._books[diff.symbol] = LocalBook(
-                diff.symbol, self.parser.levels_kit, self.book_max_levels
-            )
-        try:
-            changed = book.on_diff(diff)
-        except SequenceGapError as exc:
-            self.stats.resyncs[diff.symbol] += 1
-            log.warning("%s: %s; resyncing this symbol only", self.parser.instance, exc)
-            changed = False
-        if not book.synced:
-            self._ensure_snapshot(diff.symbol)
-            return []
-        if not changed:
-            return []
-        if book.needs_refresh(self.refresh_levels):
-            self._refresh(book)
-        if not book.servable:
-            return []  # a side has no level it knows: the last stored book stays until a refresh lands
-        return [self._book_record(book, receive_time)]
-
-    def _snapshot_limit_of(self, symbol: str) -> int:
-        """The depth of the next snapshot of ``symbol``."""
-        return self._snapshot_limit.get(symbol, self.snapshot_limits[0])
-
-    def _refresh(self, book: LocalBook) -> None:
-        """Sync a new, one size deeper snapshot into ``book`` while it is served (see
-        :meth:`LocalBook.refresh`); at the deepest size, at most every :data:`REFRESH_EVERY_S`."""
-        symbol, now = book.symbol, self.clock.monotonic()
-        limit = self._snapshot_limit_of(symbol)
-        deeper = next((n for n in self.snapshot_limits if n > limit), None)
-        if deeper is None and now - self._refreshed_at.get(symbol, -REFRESH_EVERY_S) < REFRESH_EVERY_S:
-            return
-        self._refreshed_at[symbol] = now
-        self.stats.refreshes[symbol] += 1
-        if deeper is not None:
-            self._snapshot_limit[symbol] = deeper
-            self._log_deepening(symbol, limit, deeper)
-        book.refresh()
-        self._ensure_snapshot(symbol)
-
-    def _log_deepening(self, symbol: str, limit: int, deeper: int) -> None:
-        """Say that ``symbol``'s book steps up to ``deeper``-level snapshots: at DEBUG each time, at
-        INFO the first time and then at most every :data:`DEEPENING_LOG_EVERY_S` for all the
-        adapter's books (a busy start-up steps up hundreds of them within minutes)."""
-        instance, stats = self.parser.instance, self.stats
-        message = "%s: %s: the market moved near the edge of its %d-level snapshot; refreshing with %d levels"
-        log.debug(message, instance, symbol, limit, deeper)
-        stats.deepened[deeper] += 1
-        now, logged = self.clock.monotonic(), stats.deepening_logged
-        if logged is not None and now - logged < DEEPENING_LOG_EVERY_S:
-            return
-        stats.deepening_logged = now
-        if sum(stats.deepened.values()) == 1:
-            log.info(message, instance, symbol, limit, deeper)
-        else:
-            sizes = ", ".join(f"{count} to {size}" for size, count in sorted(stats.deepened.items()))
-            log.info(
-                "%s: %d books moved near the edge of their snapshots and refresh with deeper ones "
-                "(levels: %s; latest %s); each is logged at DEBUG",
-                instance,
-                sum(stats.deepened.values()),
-                sizes,
-                symbol,
-            )
-        stats.deepened.clear()
-
     def _ensure_snapshot(self, symbol: str) -> None:
         task = self._snapshot_tasks.get(symbol)
         if task is None or task.done():
@@ -616,20 +386,6 @@ class StreamSession:
             self.outbox.add(self._book_record(book, self.clock.now_ms()))
             return
 
-    def _book_record(self, book: LocalBook, receive_time: int) -> OrderBook:
-        bids, asks = book.top(self.depth_levels)  # exact Decimals the parser already checked
-        return trusted(
-            OrderBook,
-            instance=self.parser.instance,
-            symbol=book.symbol,
-            event_time=book.event_time,
-            receive_time=receive_time,
-            bids=bids,
-            asks=asks,
-            sequence=book.last_update_id,
-            depth=self.depth_levels,
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class _Batch:
@@ -670,37 +426,3 @@ def _raise_for(ws: aiohttp.ClientWebSocketResponse, kind: aiohttp.WSMsgType, dat
     if kind is aiohttp.WSMsgType.CLOSE or kind is aiohttp.WSMsgType.CLOSING:
         reason = f", {extra}" if extra else ""
         raise TransientError(f"binance: websocket closed by the venue (code {ws.close_code}{reason})")
-
-
-_REPLACEABLE = ("@bookTicker", "@ticker")
-"""Streams whose every frame carries the stream's whole state: a later frame replaces an earlier one."""
-
-
-def conflate(frames: Sequence[str | bytes], stats: StreamStats) -> list[str | bytes]:
-    """``frames`` (combined-stream frames, oldest first) without the quotes and 24h tickers that a
-    later frame of the same stream among them replaces; every other frame is kept, in order.
-
-    The stream is read from the frame's head, ``{"stream":"bnbbtc@bookTicker",…``, as Binance
-    writes it; a frame of another form is kept.
-    """
-    kept: list[str | bytes] = []
-    seen: set[str] = set()
-    for frame in reversed(frames):
-        name = _stream_of(frame)
-        if name is not None and name.endswith(_REPLACEABLE):
-            if name in seen:
-                stats.conflated += 1
-                continue
-            seen.add(name)
-        kept.append(frame)
-    kept.reverse()
-    return kept
-
-
-def _stream_of(frame: str | bytes) -> str | None:
-    """The stream name at the head of a combined-stream frame, or ``None``."""
-    text = frame if isinstance(frame, str) else frame[:80].decode("utf-8", "replace")
-    if not text.startswith('{"stream":"'):
-        return None
-    end = text.find('"', 11)
-    return text[11:end] if end > 0 else None

@@ -12,8 +12,9 @@ import pytest
 from core.adapter import Subscription
 from core.clock import SYSTEM_CLOCK
 from core.models import Channel, Market, Quote, Record, Trade
+from exchanges.binance.frames import StreamStats, conflate
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
-from exchanges.binance.streams import StreamSession, StreamStats, conflate, plan_streams
+from exchanges.binance.streams import StreamSession, plan_streams
 from tests.support.endless_ws import burst_venue
 
 BTC = Market(instance="t", symbol="BTC/USDT", native_id="BTCUSDT", base="BTC", quote="USDT", receive_time=0)

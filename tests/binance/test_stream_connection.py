@@ -19,8 +19,9 @@ from core.errors import TransientError
 from core.models import Market
 from core.venue import SimulatedVenue
 from exchanges.binance import streams
+from exchanges.binance.frames import StreamStats
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
-from exchanges.binance.streams import Plan, StreamSession, StreamStats
+from exchanges.binance.streams import Plan, StreamSession
 from tests.binance.test_adapter_venue import start_venue
 from tests.support.endless_ws import endless_venue
 

@@ -15,15 +15,12 @@ from hypothesis import strategies as st
 from core.clock import SYSTEM_CLOCK
 from core.errors import TransientError
 from core.models import Channel, OrderBook, Quote, Record
+from exchanges.binance.frames import DEEPENING_LOG_EVERY_S, REFRESH_EVERY_S, StreamStats, refresh_levels
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
 from exchanges.binance.streams import (
-    DEEPENING_LOG_EVERY_S,
-    REFRESH_EVERY_S,
     SnapshotGate,
     StreamSession,
-    StreamStats,
     plan_streams,
-    refresh_levels,
     shard_streams,
     shard_subscriptions,
 )
