@@ -53,6 +53,7 @@ def test_tune_freezes_start_up_objects_and_raises_the_young_threshold() -> None:
 async def test_upkeep_freezes_survivors_and_its_full_pass_frees_frozen_cycles() -> None:
     task = asyncio.create_task(gc_policy.upkeep(freeze_every=0.01, full_pass_every=3600))
     try:
+        gc.disable()  # no automatic collection may free the cycle before the freeze (full suite, slow box)
         frozen = gc.get_freeze_count()
         ref = cyclic_garbage()
         for _ in range(200):  # bounded, 2 s at most: until a freeze happened (on a busy box, > 50 ms)
@@ -63,6 +64,7 @@ async def test_upkeep_freezes_survivors_and_its_full_pass_frees_frozen_cycles() 
         assert ref() is not None
         assert gc.get_freeze_count() > 0
     finally:
+        gc.enable()
         task.cancel()
     assert gc_policy.full_pass() >= 2  # the node and its __dict__
     assert ref() is None
