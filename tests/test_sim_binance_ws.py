@@ -160,6 +160,28 @@ async def test_server_shutdown_event_arrives_in_both_forms() -> None:
             assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
 
 
+async def test_server_shutdown_closes_only_the_connections_it_was_announced_on() -> None:
+    """A client that reconnects on ``serverShutdown`` lands on a connection that stays (on Binance, on
+    another server)."""
+    async with running_venue() as venue, aiohttp.ClientSession() as http:
+        urls = venue.base_urls()
+        async with http.ws_connect(urls["ws"] + "/btcusdt@trade") as old:
+            await collect(old, 1)
+            venue.server_shutdown(close_after_ms=200)
+            async with http.ws_connect(urls["ws"] + "/btcusdt@trade") as new:
+                async with asyncio.timeout(5):
+                    while (msg := await old.receive()).type is aiohttp.WSMsgType.TEXT:
+                        pass
+                assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+                assert old.close_code == 1001
+                loop = asyncio.get_running_loop()
+                until = loop.time() + 0.5  # long past the close: every frame on the new one is data
+                kinds = set()
+                while loop.time() < until:
+                    kinds.add((await asyncio.wait_for(new.receive(), 5)).type)
+                assert kinds == {aiohttp.WSMsgType.TEXT} and not new.closed
+
+
 async def test_server_pings_and_lifetime_close() -> None:
     async with running_venue(ping_interval=0.2, lifetime=1.0) as venue, aiohttp.ClientSession() as http:  # noqa: SIM117 - the inner context needs the venue
         async with http.ws_connect(venue.base_urls()["ws"], autoping=False) as ws:

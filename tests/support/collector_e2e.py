@@ -168,6 +168,33 @@ async def until(condition: Callable[[], bool], task: asyncio.Task[Any] | None = 
         await asyncio.sleep(0.05)
 
 
+async def stale_series(
+    reader: StoreReader,
+    instance: str,
+    symbols: Sequence[str],
+    now_ms: int,
+    max_age_ms: int,
+    since_ms: int = 0,
+) -> list[str]:
+    """The series (``symbol:channel`` or ``symbol:kline:interval``) not stored in the last ``max_age_ms``
+    (or not since ``since_ms``), each with its age; empty when every one is fresh."""
+    try:
+        fresh = await reader.freshness(instance)
+    except StorageError as error:
+        return [f"freshness unreadable: {error}"]
+    stale = []
+    for symbol in symbols:
+        key = to_key(symbol)
+        fields = [f"{key}:{c.value}" for c in LATEST] + [f"{key}:kline:{i.value}" for i in ALL_INTERVALS]
+        for name in fields:
+            received = fresh.get(name)
+            if received is None:
+                stale.append(f"{name} never")
+            elif now_ms - received > max_age_ms or received < since_ms:
+                stale.append(f"{name} {now_ms - received} ms old")
+    return stale
+
+
 async def complete(
     reader: StoreReader,
     instance: str,
@@ -178,18 +205,7 @@ async def complete(
 ) -> bool:
     """True when every channel and interval of every symbol was stored less than ``max_age_ms`` ago
     (and not before ``since_ms``)."""
-    try:
-        fresh = await reader.freshness(instance)
-    except StorageError:
-        return False
-    for symbol in symbols:
-        key = to_key(symbol)
-        fields = [f"{key}:{c.value}" for c in LATEST] + [f"{key}:kline:{i.value}" for i in ALL_INTERVALS]
-        for name in fields:
-            received = fresh.get(name)
-            if received is None or now_ms - received > max_age_ms or received < since_ms:
-                return False
-    return True
+    return not await stale_series(reader, instance, symbols, now_ms, max_age_ms, since_ms)
 
 
 async def wait_complete(

@@ -208,14 +208,19 @@ class BinanceVenue:
             await asyncio.sleep(0.001)
 
     def server_shutdown(self, close_after_ms: int = 1000) -> None:
-        """Send ``serverShutdown`` to every websocket, then close them after ``close_after_ms``."""
+        """Send ``serverShutdown`` to every websocket, then close them after ``close_after_ms``.
+
+        Only the connections open now are closed: as on Binance, where the announcing server goes
+        away and a client's new connection lands on another one, reconnecting is the way out.
+        """
         now = self.clock.now_ms()
         self.hub.broadcast(self.hub.shutdown_payload(now), now)
+        announced = frozenset(self._ws.sockets) if self._ws is not None else frozenset()
 
         async def close_later() -> None:
             await asyncio.sleep(close_after_ms / 1000)
             if self._ws is not None:
-                await self._ws.close_all(1001, b"Server shutdown")
+                await self._ws.close_all(1001, b"Server shutdown", only=announced)
 
         task = asyncio.create_task(close_later(), name="binance-sim-shutdown")
         self._closers.add(task)

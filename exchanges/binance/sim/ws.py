@@ -16,6 +16,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,8 +220,14 @@ class WsEndpoint:
         self.hub.subscribe(conn, streams)
         return None
 
-    async def close_all(self, code: int = 1001, message: bytes = b"Server shutdown") -> None:
-        """Close every open websocket."""
+    async def close_all(
+        self,
+        code: int = 1001,
+        message: bytes = b"Server shutdown",
+        only: Collection[web.WebSocketResponse] | None = None,
+    ) -> None:
+        """Close every open websocket (or those of ``only`` still open)."""
         for ws in list(self.sockets):
-            with contextlib.suppress(Exception):
-                await ws.close(code=code, message=message)
+            if only is None or ws in only:
+                with contextlib.suppress(Exception):
+                    await ws.close(code=code, message=message)
