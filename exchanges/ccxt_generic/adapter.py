@@ -152,6 +152,7 @@ class GenericCcxtAdapter(CcxtAdapter):
         exchange = getattr(ccxt_pro, str(self.ccxt_id))({"options": dict(self.ccxt_options)})
         exchange.number = str
         self.apply_url_overrides(exchange, self.config.urls)
+        self._share_rest(exchange)
         pending: dict[asyncio.Task[list[Record]], Subscription] = {}
         try:
             for sub in subscriptions:
@@ -170,6 +171,27 @@ class GenericCcxtAdapter(CcxtAdapter):
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             await exchange.close()
+
+    def _share_rest(self, exchange: Any) -> None:
+        """Keep the REST calls ccxt.pro makes on its own inside the instance's budget.
+
+        Its markets are the adapter's, already loaded (not a market list per connection), and the
+        order-book snapshots its ``watch_order_book`` fetches go through :meth:`guarded_rest`, as
+        the adapter's own snapshots do: each costs what a ``depth:<limit>`` poll costs.
+        """
+        if self._exchange is not None and self._exchange.markets:
+            exchange.set_markets(self._exchange.markets, self._exchange.currencies)
+        fetch_order_book = exchange.fetch_order_book
+
+        async def budgeted_order_book(symbol: str, limit: int | None = None, params: Any = None) -> Any:
+            return await self.guarded_rest(
+                f"depth:{limit}" if limit else "depth",
+                lambda: fetch_order_book(symbol, limit, params or {}),
+                symbol=symbol,
+                urgent=True,  # the book is not served until its snapshot arrives
+            )
+
+        exchange.fetch_order_book = budgeted_order_book
 
     async def _watch(self, exchange: Any, sub: Subscription) -> list[Record]:
         """Await the next update of one subscription and normalize it."""

@@ -4,7 +4,7 @@ and websocket collection from the simulated Binance venue through ccxt and ccxt.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import ccxt.pro as ccxt_pro
@@ -161,6 +161,40 @@ async def test_streams_every_channel_from_the_simulated_binance_venue(venue: Sim
     assert isinstance(kline, Kline)
     assert kline.open_time == Interval.M1.open_time(kline.open_time)
     assert all(r.instance == "generic" and r.symbol == symbol for r in seen.values())
+
+
+async def test_the_rest_calls_of_a_stream_pass_the_instance_budget(venue: SimulatedVenue) -> None:
+    """ccxt.pro's own REST calls (an order book's snapshot, and no market list per connection) go
+    through the adapter's REST guard: the venue serves no request of the stream's that the guard
+    (under the collector, the instance's weight budget) did not admit."""
+    admitted: list[tuple[str, str]] = []
+
+    async def guard(
+        endpoint: str,
+        request: Callable[[], Awaitable[Any]],
+        *,
+        symbol: str = "*",
+        weight: int | None = None,
+        urgent: bool = False,
+    ) -> Any:
+        admitted.append((endpoint, symbol))
+        return await request()
+
+    urls = dict(venue.instance_urls())
+    async with GenericCcxtAdapter(config("binance", urls=urls, depth_levels=10)) as adapter:
+        symbol = next(m.symbol for m in await adapter.load_markets() if m.status == "trading")
+        adapter.rest_guard = guard
+        served_before = venue.rest.requests  # type: ignore[attr-defined]
+        stream = adapter.stream([Subscription(Channel.DEPTH, symbol)])
+        try:
+            async with asyncio.timeout(30):
+                batch = await anext(stream)
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+        served = venue.rest.requests - served_before  # type: ignore[attr-defined]
+    assert isinstance(batch[0], OrderBook) and batch[0].symbol == symbol
+    assert admitted and all(endpoint.startswith("depth") and s == symbol for endpoint, s in admitted)
+    assert served == len(admitted)
 
 
 async def test_a_dropped_connection_ends_the_stream_with_a_transient_error(venue: SimulatedVenue) -> None:
