@@ -199,7 +199,8 @@ class ExchangeAdapter(abc.ABC):
     def stream_counters(self) -> Mapping[str, int]:
         """What the adapter's streams counted since it was created, over all its connections: name →
         cumulative total, names from ``core.collector.metrics.COUNTERS`` (``resyncs``, ``malformed``,
-        ``conflated``, ``book_refreshes``, ``depth_snapshots``, ``depth_snapshot_failures``).
+        ``conflated``, ``book_refreshes``, ``depth_snapshots``, ``depth_snapshot_failures``,
+        ``renewals``, ``stale``).
 
         Read about once a second while the instance streams, and once more when it stops; the
         collector adds each total's growth to the instance's counters. Must be cheap and do no I/O.

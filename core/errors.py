@@ -27,6 +27,11 @@ class TransientError(QuotewireError):
     """A network or venue failure that may pass: retry later with backoff."""
 
 
+class VenueShutdownError(TransientError):
+    """The venue announced that it will close the connection soon (Binance's ``serverShutdown``): open a
+    new one while this one still delivers."""
+
+
 class RateLimitedError(TransientError):
     """The venue refused the request for exceeding its rate limit.
 

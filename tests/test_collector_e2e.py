@@ -19,7 +19,7 @@ import yaml
 
 from core.collector import Collector
 from core.intervals import ALL_INTERVALS, Interval
-from core.models import Channel, Kline
+from core.models import Channel, Kline, Trade
 from core.store import StoreReader
 from core.store.codec import decode
 from tests.support.collector_e2e import (
@@ -77,8 +77,18 @@ async def test_collector_fills_redis_with_fresh_venue_data(venue: PausableVenue,
         assert stats["messages"] > 0 and stats["records"] > 0
 
 
+async def stored_trade_ids(reader: StoreReader, symbol: str) -> list[int]:
+    """The ids of the stored trades of ``symbol``, oldest first."""
+    page = await reader.trades(INSTANCE, symbol, limit=10_000)
+    return [int(decode(item, Trade).id) for item in reversed(page.items)]
+
+
 @pytest.mark.slow
-async def test_server_shutdown_reconnects_at_once_without_holes(venue: PausableVenue, redis_url: str) -> None:
+async def test_server_shutdown_is_handed_over_to_a_new_connection_without_a_gap(
+    venue: PausableVenue, redis_url: str
+) -> None:
+    """The collector opens a new connection on ``serverShutdown`` while the old one still delivers: no
+    reconnect, no backfill, no resync, every series fresh, and not one trade missing."""
     [symbol] = await BINANCE.trading_symbols(venue, redis_url, 1)
     config = BINANCE.config(venue, redis_url, [symbol])
     collector = Collector(config, BINANCE.host())
@@ -88,12 +98,22 @@ async def test_server_shutdown_reconnects_at_once_without_holes(venue: PausableV
         try:
             async with asyncio.timeout(60):
                 await until(lambda: streaming(runner) and backfilled(runner))
+                before = await stored_trade_ids(reader, symbol)
+                while not before:  # Redis has no event to wait on
+                    await asyncio.sleep(0.05)
+                    before = await stored_trade_ids(reader, symbol)
+                counts = runner.metrics.counts
+                await until(lambda: counts["depth_snapshots"] >= 1)  # (synced every second)
+                snapshots = counts["depth_snapshots"]
                 venue.server_shutdown(close_after_ms=200)  # type: ignore[attr-defined]
-                await until(lambda: runner.metrics.counts["reconnects"] >= 1 and streaming(runner))
-                await asyncio.sleep(1.0)  # past the old connection's close: the new one stays
-                assert runner.metrics.counts["reconnects"] == 1
-                assert not await stale_series(reader, INSTANCE, [symbol], collector.clock.now_ms(), 2000)
-            assert [s.delays[0] for s in runner.supervisors] == [0]  # one shard, back at once
+                await until(lambda: counts["renewals"] >= 1, task)  # (synced every second)
+                await asyncio.sleep(1.0)  # past the old connection's close
+                assert not await stale_series(reader, INSTANCE, [symbol], collector.clock.now_ms(), 1500)
+            assert counts["reconnects"] == 0 and counts["renewals"] == 1 and streaming(runner)
+            assert backfilled(runner, 1) and not backfilled(runner, 2)  # no second backfill
+            assert counts["depth_snapshots"] == snapshots
+            ids = [i for i in await stored_trade_ids(reader, symbol) if i >= before[-1]]
+            assert len(ids) > 1 and ids == list(range(before[-1], before[-1] + len(ids)))
             for interval in ALL_INTERVALS:
                 raw = await reader.klines_range(INSTANCE, symbol, interval, limit=1000)
                 opens = [decode(item, Kline).open_time for item in raw]

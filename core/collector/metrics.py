@@ -26,10 +26,12 @@ COUNTER_DOCS: Mapping[str, str] = {
     "conflated": "stream quotes and tickers skipped because a later frame replaced them (reader behind)",
     "depth_snapshots": "REST depth snapshots the streams fetched to sync order books",
     "depth_snapshot_failures": "of those, the ones that failed and were retried",
+    "renewals": "stream connections replaced by a new one before they ended (serverShutdown, 24-hour cut)",
+    "stale": "stream quotes and kline updates skipped because a newer one was already read",
 }
 """Every counter an instance keeps, and what it counts; all start at zero.
 
-The last five, and the book resyncs in ``resyncs``, come from the adapter's
+The last seven, and the book resyncs in ``resyncs``, come from the adapter's
 :meth:`~core.adapter.ExchangeAdapter.stream_counters` (see :class:`StreamCounters`); an adapter
 reports only those it has."""
 COUNTERS: tuple[str, ...] = tuple(COUNTER_DOCS)

@@ -28,6 +28,7 @@ from exchanges.binance.parsers import BinanceParser, DepthSnapshot
 from exchanges.binance.streams import (
     CONFLATE_BACKLOG,
     MAX_STREAMS_PER_CONNECTION,
+    RENEW_AFTER_S,
     SnapshotGate,
     StreamSession,
     plan_streams,
@@ -112,6 +113,8 @@ class BinanceAdapter(CcxtAdapter):
     rest_url_keys = ("public", "private", "v1")
     max_streams_per_connection: ClassVar[int] = MAX_STREAMS_PER_CONNECTION
     """Binance allows 1024 streams per connection; more are sharded over several connections."""
+    renew_after: float = RENEW_AFTER_S
+    """Seconds after which a stream connection is replaced by a new one, ahead of Binance's 24-hour cut."""
     capabilities = Capabilities(
         channels=frozenset(ALL_CHANNELS),
         stream_channels=frozenset(ALL_CHANNELS),
@@ -325,6 +328,8 @@ class BinanceAdapter(CcxtAdapter):
             "conflated": stats.conflated,
             "depth_snapshots": stats.snapshots.total(),
             "depth_snapshot_failures": stats.snapshot_failures.total(),
+            "renewals": stats.renewals,
+            "stale": stats.stale,
         }
 
     def _natives(self, subscriptions: Sequence[Subscription]) -> dict[str, str]:
@@ -360,6 +365,7 @@ class BinanceAdapter(CcxtAdapter):
             book_max_levels=self.book_max_levels(),
             snapshot_limits=self.snapshot_limits(),
             learned_limits=self._snapshot_depths,
+            renew_after=self.renew_after,
         )
         async for batch in session.run(plan):
             yield batch

@@ -20,7 +20,7 @@ import orjson
 from mypy_extensions import mypyc_attr
 
 from core.clock import Clock
-from core.errors import BadResponseError, SequenceGapError, TransientError
+from core.errors import BadResponseError, SequenceGapError, VenueShutdownError
 from core.models import Channel, OrderBook, Record
 from core.records import trusted
 from exchanges.binance.book import LocalBook
@@ -70,6 +70,11 @@ class StreamStats:
     """Books whose snapshots stepped up to a deeper size, by that size, since it was last logged."""
     deepening_logged: float | None = None
     """When (monotonic) stepping up was last logged: at most once a minute for all connections."""
+    renewals: int = 0
+    """Connections replaced by a new one before they ended (``serverShutdown``, the 24-hour cut)."""
+    stale: int = 0
+    """Quotes and kline updates skipped because a newer one of the same stream was already read
+    (while a connection is replaced, both deliver; or frames out of order)."""
 
 
 class Outbox:
@@ -142,6 +147,10 @@ class FrameReader:
         self.outbox = Outbox()
         self._books: dict[str, LocalBook] = {}
         self._wanted: Mapping[str, frozenset[Channel]] = {}
+        self._quote_ids: dict[str, int] = {}
+        """The newest ``bookTicker`` update id read, by Binance symbol."""
+        self._kline_newest: dict[tuple[str, str], tuple[int, int]] = {}
+        """(open time, event time) of the newest kline update read, by (Binance symbol, interval)."""
 
     # ---- frames --------------------------------------------------------------------------------
     def _on_frame(self, message: str | bytes, receive_time: int) -> None:
@@ -157,7 +166,7 @@ class FrameReader:
             self._on_control(data, message, receive_time)
             return
         if event == "serverShutdown":
-            raise TransientError("binance: the venue announced serverShutdown; reconnect")
+            raise VenueShutdownError("binance: the venue announced serverShutdown; reconnect")
         try:
             records = self._records(event, data, receive_time)
         except BadResponseError as exc:
@@ -181,11 +190,52 @@ class FrameReader:
                 out.append(p.ws_price(data, receive_time))
             return out
         if event == "kline":
+            if self._stale_kline(data):
+                self.stats.stale += 1
+                return []
             return [p.ws_kline(data, receive_time)]
         raise BadResponseError(f"binance: unexpected event type {event!r}")
 
+    def _stale_quote(self, frame: dict[str, Any]) -> bool:
+        """True for a ``bookTicker`` older than one already read (its order book update id ``u`` is
+        lower); a frame whose fields are not as documented is left to the parser to refuse."""
+        update_id, symbol = frame["u"], frame["s"]
+        if type(update_id) is not int or type(symbol) is not str:
+            return False
+        newest = self._quote_ids.get(symbol)
+        if newest is not None and update_id < newest:
+            return True
+        self._quote_ids[symbol] = update_id
+        return False
+
+    def _stale_kline(self, data: dict[str, Any]) -> bool:
+        """True for a kline update older than one already read: an earlier state of the newest candle,
+        or an update of an older candle that is not its final one (``x``). A final update is always
+        kept: a candle that closed while its stream moved to a new connection may get no other."""
+        k = data.get("k")
+        if not isinstance(k, dict):
+            return False
+        symbol, interval, open_time, event_time = data.get("s"), k.get("i"), k.get("t"), data.get("E")
+        if type(open_time) is not int or type(event_time) is not int:
+            return False
+        if type(symbol) is not str or type(interval) is not str:
+            return False
+        key = (symbol, interval)
+        newest = self._kline_newest.get(key)
+        if newest is not None:
+            newest_open, newest_event = newest
+            if open_time < newest_open:
+                return k.get("x") is not True
+            if open_time == newest_open and event_time < newest_event:
+                return True
+        self._kline_newest[key] = (open_time, event_time)
+        return False
+
     def _on_control(self, frame: Any, message: str | bytes, receive_time: int) -> None:
         if isinstance(frame, dict) and "b" in frame and "u" in frame and "s" in frame:
+            if self._stale_quote(frame):
+                self.stats.stale += 1
+                return
             try:  # bookTicker events carry no "e"
                 self.outbox.add(self.parser.ws_book_ticker(frame, receive_time))
             except BadResponseError as exc:

@@ -21,8 +21,10 @@ new REST snapshot while the connection stays up. A book whose served levels near
 depth is refreshed from a new snapshot while it is served, and that symbol's later snapshots are one
 size deeper (``snapshot_limits``). A connection that fell behind skips the quotes and
 24h tickers that later frames already read replace (:data:`CONFLATE_BACKLOG`). A frame that
-cannot be parsed is logged (with its symbol), counted and skipped. A lost connection or a
-``serverShutdown`` event raises :class:`~core.errors.TransientError`.
+cannot be parsed is logged (with its symbol), counted and skipped. A connection is replaced by a
+new one before it ends, on ``serverShutdown`` or ahead of the 24-hour cut, with both read for a
+moment (:meth:`StreamSession._serve`); a quote or kline update older than one already read is
+skipped. A connection lost without notice raises :class:`~core.errors.TransientError`.
 
 Frames are read with aiohttp's websocket client (``ClientSession.ws_connect``, one client session per
 connection), not the ``websockets`` library: its C frame reader is far cheaper per frame. Against the
@@ -57,6 +59,7 @@ from core.errors import (
     RateLimitedError,
     SequenceGapError,
     TransientError,
+    VenueShutdownError,
 )
 from core.models import Channel, Record
 from core.websocket import close_bounded
@@ -88,6 +91,13 @@ SNAPSHOT_RETRY_MIN = 0.5
 """Seconds before a failed depth snapshot is tried again (doubling up to SNAPSHOT_RETRY_MAX)."""
 SNAPSHOT_RETRY_MAX = 30.0
 OPEN_TIMEOUT_S = 10.0
+RENEW_AFTER_S = 23.5 * 3600
+"""Age at which a connection is replaced by a new one: Binance closes every connection at 24 hours."""
+HANDOVER_S = 1.0
+"""Seconds a new connection and the one it replaces are both read, once the new one is subscribed."""
+RENEW_RETRY_MIN_S = 0.5
+"""Pause before a failed replacement connection is tried again (doubling up to RENEW_RETRY_MAX_S)."""
+RENEW_RETRY_MAX_S = 30.0
 CONFLATE_BACKLOG = 256
 """Frames waiting in a connection's read queue from which the reader conflates (0: never).
 
@@ -202,6 +212,7 @@ class StreamSession(FrameReader):
         book_max_levels: int = DEFAULT_MAX_LEVELS,
         snapshot_limits: Sequence[int] = (100,),
         learned_limits: dict[str, int] | None = None,
+        renew_after: float = RENEW_AFTER_S,
     ) -> None:
         super().__init__(
             parser=parser,
@@ -218,6 +229,8 @@ class StreamSession(FrameReader):
         self.conflate_backlog = conflate_backlog
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
         self._snapshot_gate = snapshot_gate or SnapshotGate()
+        self.renew_after = renew_after
+        """Seconds after which a connection is replaced (see :meth:`_serve`)."""
 
     async def run(self, plan: Plan) -> AsyncIterator[list[Record]]:
         """Yield batches of records until a connection fails (then raise)."""
@@ -256,27 +269,115 @@ class StreamSession(FrameReader):
             self.outbox.fail(TransientError(f"binance: websocket failed: {type(exc).__name__}: {exc}"))
 
     async def _serve(self, streams: list[str]) -> None:
+        """Serve ``streams`` over one connection at a time, until one ends unannounced (then raise).
+
+        A connection is replaced before it ends: when the venue announces ``serverShutdown`` on it
+        (Binance: ten minutes ahead) or when it reaches :attr:`renew_after` (Binance cuts every
+        connection at 24 hours). The new one is opened and subscribed while the old one is still
+        read; both are read for :data:`HANDOVER_S` more, then the old one is closed. Records of
+        both pass the same books (depth diffs already applied are dropped by their update ids) and
+        the same staleness checks, and the sink drops repeated trades: no gap, no reconnect, no
+        backfill. The old connection closing meanwhile (as announced) is expected.
+        """
+        link = await self._open(streams)
+        try:
+            while True:
+                await self._until_renewal(link)
+                successor = await self._successor(link, streams)
+                await link.close()
+                link = successor
+                self.stats.renewals += 1
+                log.info(
+                    "%s: a connection of %d streams was replaced by a new one",
+                    self.parser.instance,
+                    len(streams),
+                )
+        finally:
+            await link.close()
+
+    async def _open(self, streams: list[str]) -> _Link:
+        """Connect, start reading, and start subscribing the streams beyond the URL's."""
         head, tail = streams[:URL_STREAMS], streams[URL_STREAMS:]
         url = f"{self.base_url}/stream?streams={'/'.join(head)}"
         # no session-wide timeout: the open is bounded below, and the stream itself must not expire
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
-            try:
-                async with asyncio.timeout(OPEN_TIMEOUT_S):
-                    ws = await http.ws_connect(url, autoping=True, heartbeat=None, compress=0, max_msg_size=0)
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                raise TransientError(
-                    f"binance: cannot open {self.base_url}: {type(exc).__name__}: {exc}"
-                ) from exc
-            subscriber = asyncio.create_task(self._subscribe(ws, tail), name="binance-ws-subscribe")
-            try:
-                await self._read(ws)
-            finally:
-                subscriber.cancel()
-                await asyncio.gather(subscriber, return_exceptions=True)
-                await close_bounded(ws)
+        http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+        try:
+            async with asyncio.timeout(OPEN_TIMEOUT_S):
+                ws = await http.ws_connect(url, autoping=True, heartbeat=None, compress=0, max_msg_size=0)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            await http.close()
+            raise TransientError(
+                f"binance: cannot open {self.base_url}: {type(exc).__name__}: {exc}"
+            ) from exc
+        except BaseException:
+            await http.close()
+            raise
+        link = _Link(http, ws, self.clock.monotonic())
+        link.reader = asyncio.create_task(self._read(ws, link.announced), name="binance-ws-read")
+        link.subscriber = asyncio.create_task(self._subscribe(ws, tail), name="binance-ws-subscribe")
+        return link
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        """Hand every data frame to :meth:`_on_frame` until the connection ends (then raise).
+    async def _until_renewal(self, link: _Link) -> None:
+        """Return when ``link`` is to be replaced; raise its error when it ends first."""
+        due = link.opened_at + self.renew_after - self.clock.monotonic()
+        timer = asyncio.create_task(self.clock.sleep(max(0.0, due)), name="binance-ws-renewal")
+        announced = asyncio.create_task(link.announced.wait(), name="binance-ws-announced")
+        try:
+            await asyncio.wait((link.reader, timer, announced), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            announced.cancel()
+        if link.announced.is_set():
+            log.info("%s: the venue announced serverShutdown; replacing the connection", self.parser.instance)
+        elif link.reader.done():
+            link.reader.result()  # the connection's error
+            raise TransientError("binance: the websocket ended")
+        else:
+            log.info("%s: a connection reached %.0f s; replacing it", self.parser.instance, self.renew_after)
+
+    async def _successor(self, link: _Link, streams: list[str]) -> _Link:
+        """A new connection for ``streams``, subscribed and read :data:`HANDOVER_S`, to replace ``link``.
+
+        One that cannot be opened or fails meanwhile is tried again after a growing pause, as long
+        as ``link`` still delivers; when ``link`` ends first, its error is raised (the stream is lost,
+        and the supervisor reconnects).
+        """
+        delay = RENEW_RETRY_MIN_S
+        while True:
+            try:
+                successor = await self._open(streams)
+            except TransientError as exc:
+                error = exc
+            else:
+                try:
+                    await self._handover(successor)
+                except TransientError as exc:
+                    error = exc
+                    await successor.close()
+                except BaseException:
+                    await successor.close()
+                    raise
+                else:
+                    return successor
+            log.warning(
+                "%s: the connection replacing one of %d streams failed (%s); trying again in %.1fs "
+                "while the old one delivers",
+                self.parser.instance,
+                len(streams),
+                error,
+                delay,
+            )
+            await _while_reading(link, asyncio.create_task(self.clock.sleep(delay)))
+            delay = min(delay * 2, RENEW_RETRY_MAX_S)
+
+    async def _handover(self, successor: _Link) -> None:
+        """Wait until ``successor`` is subscribed and has been read :data:`HANDOVER_S` (raise if it fails)."""
+        await _while_reading(successor, successor.subscriber)
+        await _while_reading(successor, asyncio.create_task(self.clock.sleep(HANDOVER_S)))
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse, announced: asyncio.Event) -> None:
+        """Hand every data frame to :meth:`_on_frame` until the connection ends (then raise); set
+        ``announced`` when the venue announces that it will close it.
 
         While :data:`CONFLATE_BACKLOG` frames or more wait, the waiting frames are taken at once and
         the replaced quotes and tickers among them skipped (:func:`conflate`).
@@ -299,7 +400,10 @@ class StreamSession(FrameReader):
                 frames = conflate(batch.frames, self.stats)
                 self._log_conflation(len(batch.frames))
             for frame in frames:
-                on_frame(frame, now_ms())
+                try:
+                    on_frame(frame, now_ms())
+                except VenueShutdownError:
+                    announced.set()  # read on: the connection delivers until its successor does
                 until_yield -= 1
                 if not until_yield:
                     until_yield = YIELD_EVERY
@@ -385,6 +489,47 @@ class StreamSession(FrameReader):
                 continue
             self.outbox.add(self._book_record(book, self.clock.now_ms()))
             return
+
+
+class _Link:
+    """One websocket connection of a shard: its client session, and the tasks reading it and
+    subscribing its streams."""
+
+    def __init__(
+        self, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse, opened_at: float
+    ) -> None:
+        self.http = http
+        self.ws = ws
+        self.opened_at = opened_at
+        """Monotonic time of the connection's opening."""
+        self.announced = asyncio.Event()
+        """Set when the venue announced it will close this connection."""
+        self.reader: asyncio.Task[None]
+        self.subscriber: asyncio.Task[None]
+
+    async def close(self) -> None:
+        """Stop reading and subscribing, then close the websocket and its client session."""
+        for task in (self.subscriber, self.reader):
+            task.cancel()
+        await asyncio.gather(self.subscriber, self.reader, return_exceptions=True)
+        try:
+            await close_bounded(self.ws)
+        finally:
+            await self.http.close()
+
+
+async def _while_reading(link: _Link, waiting: asyncio.Task[None]) -> None:
+    """Wait for ``waiting`` while ``link`` is read; raise the connection's error if it ends first."""
+    try:
+        await asyncio.wait((link.reader, waiting), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not waiting.done():
+            waiting.cancel()
+    if waiting.done() and not waiting.cancelled():
+        waiting.result()  # a failed subscription
+        return
+    link.reader.result()
+    raise TransientError("binance: the websocket ended")
 
 
 @dataclass(frozen=True, slots=True)

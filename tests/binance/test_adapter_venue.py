@@ -270,13 +270,78 @@ async def test_disconnect_raises_transient(venue: SimulatedVenue, adapter: Binan
         await consume_while(stream, venue.disconnect_all)  # type: ignore[attr-defined]
 
 
-async def test_server_shutdown_raises_transient_at_once(
+async def read_for(stream: AsyncIterator[Sequence[Record]], seconds: float) -> list[tuple[float, Record]]:
+    """Every record ``stream`` delivers in ``seconds`` (it must not fail), with the loop time it came."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    received: list[tuple[float, Record]] = []
+    try:
+        while (left := until - loop.time()) > 0:
+            try:
+                batch = await asyncio.wait_for(anext(stream), left)
+            except TimeoutError:
+                break
+            received += [(loop.time(), record) for record in batch]
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    return received
+
+
+def live_subscriptions(symbol: str) -> list[Subscription]:
+    return [Subscription(c, symbol) for c in (Channel.QUOTE, Channel.TRADES, Channel.DEPTH)]
+
+
+async def test_server_shutdown_replaces_the_connection_without_a_gap(
     venue: SimulatedVenue, adapter: BinanceAdapter
 ) -> None:
+    """On ``serverShutdown`` the stream opens a new connection while the old one still delivers, then
+    closes the old one: it never fails, and the order book goes on from the same snapshot."""
     symbol = (await symbols(adapter, 1))[0]
-    stream = adapter.stream([Subscription(Channel.QUOTE, symbol)])
-    with pytest.raises(TransientError, match="serverShutdown"):
-        await consume_while(stream, lambda: venue.server_shutdown(close_after_ms=60_000))  # type: ignore[attr-defined]
+    stream = adapter.stream(live_subscriptions(symbol))
+    first = await anext(stream)
+    assert first
+    loop = asyncio.get_running_loop()
+    announced = loop.time()
+    venue.server_shutdown(close_after_ms=500)  # type: ignore[attr-defined]
+    received = await read_for(stream, 3.0)
+    stats = adapter.stream_stats
+    assert stats.renewals == 1
+    assert stats.resyncs.total() == 0 and stats.snapshots.total() == 1  # no second snapshot
+    for channel in (Channel.QUOTE, Channel.DEPTH):  # delivered on after the old connection closed
+        assert any(t > announced + 1.5 and r.channel is channel for t, r in received)  # type: ignore[attr-defined]
+    assert len(venue.hub.connections) == 1  # type: ignore[attr-defined]
+
+
+async def test_a_refused_replacement_is_tried_again_while_the_old_connection_delivers(
+    venue: SimulatedVenue, adapter: BinanceAdapter, caplog: pytest.LogCaptureFixture
+) -> None:
+    symbol = (await symbols(adapter, 1))[0]
+    stream = adapter.stream(live_subscriptions(symbol))
+    assert await anext(stream)
+    venue.faults.update({"refuse_connections": 2})  # type: ignore[attr-defined]
+    venue.server_shutdown(close_after_ms=4_000)  # type: ignore[attr-defined]
+    await read_for(stream, 3.0)  # tries at 0 and 0.5 s fail (503), the one at 1.5 s takes over
+    assert adapter.stream_stats.renewals == 1
+    assert adapter.stream_stats.snapshots.total() == 1
+    retries = [r for r in caplog.records if "trying again" in r.getMessage()]
+    assert len(retries) == 2 and "503" in retries[0].getMessage()
+
+
+async def test_a_connection_is_replaced_before_the_venue_cuts_it() -> None:
+    """Binance cuts a connection at 24 hours: the stream replaces it before (here: the venue's lifetime
+    is 2 s, and the adapter's replacement is due after 1 s)."""
+    venue = await start_venue(lifetime=2.0)
+    try:
+        async with BinanceAdapter(config(venue)) as adapter:
+            adapter.renew_after = 1.0
+            symbol = (await symbols(adapter, 1))[0]
+            received = await read_for(adapter.stream(live_subscriptions(symbol)), 4.5)
+            stats = adapter.stream_stats
+            assert stats.renewals >= 2
+            assert stats.resyncs.total() == 0 and stats.snapshots.total() == 1
+            assert received[-1][0] - received[0][0] > 3.5
+    finally:
+        await venue.stop()
 
 
 async def test_rest_faults_are_translated(venue: SimulatedVenue, adapter: BinanceAdapter) -> None:

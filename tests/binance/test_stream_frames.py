@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.clock import SYSTEM_CLOCK
-from core.errors import TransientError
+from core.errors import TransientError, VenueShutdownError
 from core.models import Channel, OrderBook, Quote, Record
 from exchanges.binance.frames import DEEPENING_LOG_EVERY_S, REFRESH_EVERY_S, StreamStats, refresh_levels
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
@@ -282,10 +282,62 @@ async def test_malformed_frames_are_counted_and_skipped(parser: BinanceParser, b
     assert s.stats.frames == 5
 
 
-async def test_server_shutdown_raises_transient(parser: BinanceParser, binance_fixture: Load) -> None:
+async def test_server_shutdown_raises_venue_shutdown(parser: BinanceParser, binance_fixture: Load) -> None:
+    """The connection's reader takes it as the sign to open a successor (a transient error elsewhere)."""
     s = Session(parser, {})
-    with pytest.raises(TransientError, match="serverShutdown"):
+    with pytest.raises(VenueShutdownError, match="serverShutdown"):
         await s.feed(binance_fixture("ws_serverShutdown_combined"))
+    assert issubclass(VenueShutdownError, TransientError)
+
+
+async def test_an_older_quote_is_skipped(parser: BinanceParser, binance_fixture: Load) -> None:
+    """While a connection is replaced both deliver: a quote older (by its book update id) than one
+    already read would take the stored quote back, so it is skipped and counted."""
+    s = Session(parser, {})
+    frame = binance_fixture("ws_combined_bookTicker")
+    update_id = frame["data"]["u"]
+
+    def quote(u: int, bid: str) -> dict[str, Any]:
+        return {**frame, "data": {**frame["data"], "u": u, "b": bid}}
+
+    for u, bid in (
+        (update_id, "1.1"),
+        (update_id + 2, "1.3"),
+        (update_id + 1, "1.2"),
+        (update_id + 2, "1.3"),
+    ):
+        await s.feed(quote(u, bid))
+    assert [str(r.bid) for r in s.drain()] == ["1.1", "1.3", "1.3"]  # type: ignore[attr-defined]
+    assert s.stats.stale == 1
+
+
+async def test_an_older_kline_update_is_skipped_but_a_final_one_kept(
+    parser: BinanceParser, binance_fixture: Load
+) -> None:
+    """A kline update older than one already read is skipped: an earlier state of the newest candle,
+    or a running update of an older candle. An older candle's final update is kept: it may be the
+    only one a candle that closed during a connection's replacement gets."""
+    s = Session(parser, {})
+    frame = binance_fixture("ws_combined_kline")
+    open_time, event_time = frame["data"]["k"]["t"], frame["data"]["E"]
+
+    def kline(shift: int, event: int, final: bool) -> dict[str, Any]:
+        k = {**frame["data"]["k"], "t": open_time + shift * 60_000, "T": open_time + shift * 60_000 + 59_999}
+        return {**frame, "data": {**frame["data"], "E": event_time + event, "k": {**k, "x": final}}}
+
+    feed = [
+        kline(0, 0, False),  # kept
+        kline(1, 10, False),  # kept: the next candle
+        kline(1, 5, False),  # skipped: an earlier state of it
+        kline(0, 6, False),  # skipped: the older candle, still running
+        kline(0, 7, True),  # kept: the older candle's final update
+        kline(1, 10, False),  # kept: the same state again (a duplicate is harmless)
+    ]
+    for update in feed:
+        await s.feed(update)
+    kept = [(k.open_time - open_time, k.event_time - event_time) for k in s.drain()]  # type: ignore[attr-defined]
+    assert kept == [(0, 0), (60_000, 10), (0, 7), (60_000, 10)]
+    assert s.stats.stale == 2
 
 
 async def test_every_stream_event_type(parser: BinanceParser, binance_fixture: Load) -> None:

@@ -11,6 +11,7 @@ sends it: ``{"code": -1003, …}`` with ``Retry-After``. Binance's own:
 ``malformed_frame_every``  every N-th data frame carries truncated (invalid) JSON
 ``retry_after``            the ``Retry-After`` seconds of those injected 429/418 answers (default 1)
 ``weight_limit``           REQUEST_WEIGHT per minute (Binance: 6000)
+``refuse_connections``     the next N websocket handshakes are answered HTTP 503 (counts down)
 =========================  ===========================================================================
 """
 
@@ -28,6 +29,7 @@ class Faults(FaultSettings):
     malformed_frame_every: int = 0
     retry_after: int = 1
     weight_limit: int = 6000
+    refuse_connections: int = 0
 
     @property
     def ws_active(self) -> bool:

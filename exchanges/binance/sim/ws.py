@@ -78,6 +78,9 @@ class WsEndpoint:
         return await self._serve(request, names, combined=True)
 
     async def _serve(self, request: web.Request, names: list[str], combined: bool) -> web.StreamResponse:
+        if self.faults.refuse_connections > 0:
+            self.faults.refuse_connections -= 1
+            return web.Response(status=503, text="Service Unavailable")
         ws = web.WebSocketResponse(autoping=False, compress=False, max_msg_size=1 << 20)
         await ws.prepare(request)
         transport = request.transport
