@@ -27,7 +27,7 @@ COUNTER_DOCS: Mapping[str, str] = {
     "depth_snapshots": "REST depth snapshots the streams fetched to sync order books",
     "depth_snapshot_failures": "of those, the ones that failed and were retried",
     "renewals": "stream connections replaced by a new one before they ended (serverShutdown, 24-hour cut)",
-    "stale": "stream quotes and kline updates skipped because a newer one was already read",
+    "stale": "stream quotes, prices and kline updates skipped because a newer one was already read",
 }
 """Every counter an instance keeps, and what it counts; all start at zero.
 

@@ -73,8 +73,8 @@ class StreamStats:
     renewals: int = 0
     """Connections replaced by a new one before they ended (``serverShutdown``, the 24-hour cut)."""
     stale: int = 0
-    """Quotes and kline updates skipped because a newer one of the same stream was already read
-    (while a connection is replaced, both deliver; or frames out of order)."""
+    """Quotes, prices and kline updates skipped because a newer one of the same stream was already
+    read (while a connection is replaced, both deliver; or frames out of order)."""
 
 
 class Outbox:
@@ -149,6 +149,8 @@ class FrameReader:
         self._wanted: Mapping[str, frozenset[Channel]] = {}
         self._quote_ids: dict[str, int] = {}
         """The newest ``bookTicker`` update id read, by Binance symbol."""
+        self._price_ids: dict[str, int] = {}
+        """The id of the newest trade whose price was emitted, by Binance symbol."""
         self._kline_newest: dict[tuple[str, str], tuple[int, int]] = {}
         """(open time, event time) of the newest kline update read, by (Binance symbol, interval)."""
 
@@ -187,7 +189,10 @@ class FrameReader:
             if Channel.TRADES in wanted:
                 out.append(p.ws_trade(data, receive_time))
             if Channel.PRICE in wanted:
-                out.append(p.ws_price(data, receive_time))
+                if self._stale_price(data):
+                    self.stats.stale += 1
+                else:
+                    out.append(p.ws_price(data, receive_time))
             return out
         if event == "kline":
             if self._stale_kline(data):
@@ -206,6 +211,18 @@ class FrameReader:
         if newest is not None and update_id < newest:
             return True
         self._quote_ids[symbol] = update_id
+        return False
+
+    def _stale_price(self, data: dict[str, Any]) -> bool:
+        """True for a trade no newer (by id) than one already read: its price is not the latest. The
+        trade itself is kept (the sink drops one it already has)."""
+        trade_id, symbol = data.get("t", data.get("a")), data.get("s")
+        if type(trade_id) is not int or type(symbol) is not str:
+            return False
+        newest = self._price_ids.get(symbol)
+        if newest is not None and trade_id <= newest:
+            return True
+        self._price_ids[symbol] = trade_id
         return False
 
     def _stale_kline(self, data: dict[str, Any]) -> bool:

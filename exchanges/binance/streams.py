@@ -23,7 +23,7 @@ size deeper (``snapshot_limits``). A connection that fell behind skips the quote
 24h tickers that later frames already read replace (:data:`CONFLATE_BACKLOG`). A frame that
 cannot be parsed is logged (with its symbol), counted and skipped. A connection is replaced by a
 new one before it ends, on ``serverShutdown`` or ahead of the 24-hour cut, with both read for a
-moment (:meth:`StreamSession._serve`); a quote or kline update older than one already read is
+moment (:meth:`StreamSession._serve`); a quote, price or kline update older than one already read is
 skipped. A connection lost without notice raises :class:`~core.errors.TransientError`.
 
 Frames are read with aiohttp's websocket client (``ClientSession.ws_connect``, one client session per

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from core.clock import SYSTEM_CLOCK
 from core.errors import TransientError, VenueShutdownError
-from core.models import Channel, OrderBook, Quote, Record
+from core.models import Channel, OrderBook, Price, Quote, Record, Trade
 from exchanges.binance.frames import DEEPENING_LOG_EVERY_S, REFRESH_EVERY_S, StreamStats, refresh_levels
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
 from exchanges.binance.streams import (
@@ -309,6 +309,29 @@ async def test_an_older_quote_is_skipped(parser: BinanceParser, binance_fixture:
         await s.feed(quote(u, bid))
     assert [str(r.bid) for r in s.drain()] == ["1.1", "1.3", "1.3"]  # type: ignore[attr-defined]
     assert s.stats.stale == 1
+
+
+async def test_a_price_from_an_older_trade_is_skipped_but_the_trade_kept(
+    parser: BinanceParser, binance_fixture: Load
+) -> None:
+    s = Session(parser, {})
+    frame = binance_fixture("ws_trade")
+    trade_id = frame["t"]
+
+    def trade(shift: int, price: str) -> dict[str, Any]:
+        return {**frame, "t": trade_id + shift, "p": price}
+
+    for update in (trade(0, "1.0"), trade(2, "1.2"), trade(1, "1.1"), trade(2, "1.2")):
+        await s.feed(update)
+    records = s.drain()
+    assert [int(r.id) for r in records if isinstance(r, Trade)] == [
+        trade_id,
+        trade_id + 2,
+        trade_id + 1,
+        trade_id + 2,
+    ]
+    assert [str(r.price) for r in records if isinstance(r, Price)] == ["1.0", "1.2"]
+    assert s.stats.stale == 2
 
 
 async def test_an_older_kline_update_is_skipped_but_a_final_one_kept(
