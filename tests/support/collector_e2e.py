@@ -195,19 +195,6 @@ async def stale_series(
     return stale
 
 
-async def complete(
-    reader: StoreReader,
-    instance: str,
-    symbols: Sequence[str],
-    now_ms: int,
-    max_age_ms: int,
-    since_ms: int = 0,
-) -> bool:
-    """True when every channel and interval of every symbol was stored less than ``max_age_ms`` ago
-    (and not before ``since_ms``)."""
-    return not await stale_series(reader, instance, symbols, now_ms, max_age_ms, since_ms)
-
-
 async def wait_complete(
     reader: StoreReader,
     collector: Collector,
@@ -221,7 +208,7 @@ async def wait_complete(
     runner = collector.runners[instance]
     while not (
         backfilled(runner)
-        and await complete(reader, instance, symbols, collector.clock.now_ms(), max_age_ms, since_ms)
+        and not await stale_series(reader, instance, symbols, collector.clock.now_ms(), max_age_ms, since_ms)
     ):
         if task.done():
             task.result()
