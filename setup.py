@@ -65,8 +65,8 @@ def compiled_modules() -> list[Extension]:
             extensions = mypycify(COMPILED, opt_level="3", group_name="core._compiled")
         except ImportError:
             reason = "mypyc is not installed"
-        except Exception as exc:  # a compile error must not fail the install: the Python modules run
-            reason = f"mypyc failed ({exc})"
+        except (Exception, SystemExit) as exc:  # mypyc exits on a type error; the Python modules run
+            reason = f"mypyc failed ({exc!r})"
         else:
             for extension in extensions:
                 extension.optional = True

@@ -164,7 +164,7 @@ class EventsTap:
     def __init__(self, url: str, cpus: list[int] | None = None) -> None:
         self.cpus = cpus
         self._client = redis.Redis.from_url(url)
-        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call,unused-ignore]
         self._pubsub.subscribe(KeySchema().events(INSTANCE))
         self._measuring = False
         self._stop = threading.Event()

@@ -67,7 +67,7 @@ def connection(redis_url: str) -> Iterator[ConnectionInterface]:
     pool = redis.ConnectionPool.from_url(redis_url, socket_timeout=5)
     connection = pool.make_connection()
     yield connection
-    connection.disconnect()  # type: ignore[no-untyped-call]
+    connection.disconnect()  # type: ignore[no-untyped-call,unused-ignore]
     pool.disconnect()
 
 

@@ -245,4 +245,4 @@ class StoreReader:
                 channel = message["channel"].decode()
                 yield self.keys.instance_of_events(channel), orjson.loads(message["data"])
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]

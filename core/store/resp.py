@@ -74,12 +74,12 @@ def run_transaction(connection: ConnectionInterface, commands: Sequence[Command]
     """
     payload = pack_transaction(commands)
     try:
-        connection.send_packed_command([payload], check_health=False)  # type: ignore[no-untyped-call]
+        connection.send_packed_command([payload], check_health=False)  # type: ignore[no-untyped-call,unused-ignore]
         for _ in range(len(commands) + 1):  # +OK, then +QUEUED each (or the refusal, raised)
             connection.read_response()
         replies = connection.read_response()
     except BaseException:
-        connection.disconnect()  # type: ignore[no-untyped-call]
+        connection.disconnect()  # type: ignore[no-untyped-call,unused-ignore]
         raise
     if not isinstance(replies, list):  # EXEC answers an array (nil only when a WATCH failed)
         raise ResponseError(f"EXEC answered {replies!r}")

@@ -247,7 +247,7 @@ class StoreWriter:
             self._executor.shutdown(wait=True)
             self._executor = None
         if self._connection is not None:
-            self._connection.disconnect()  # type: ignore[no-untyped-call]
+            self._connection.disconnect()  # type: ignore[no-untyped-call,unused-ignore]
             self._connection = None
 
     def on_reset(self, callback: Callable[[], None]) -> None:
