@@ -12,6 +12,15 @@ A broken chain raises :class:`~core.errors.SequenceGapError`; the owner then res
 are kept by a :class:`~exchanges.binance.levels.BookSide` of the kit the parser checked the diffs
 with (native C when built, see :mod:`exchanges.binance.levels`).
 
+Rule 4 is checked as rule 3 is: an event continues the book when ``U <= last + 1 <= u``, and one
+with ``u <= last`` is dropped. On one connection the two are the same (Binance's windows follow each
+other). While a connection is handed over to a new one, both deliver the same updates, possibly cut
+into different windows, and an event spanning updates the book already holds is still exact (it
+carries each level's amount as of ``u``). Meanwhile an event ahead of the book (``U > last + 1``) is
+held rather than a gap: the other connection may not have delivered the updates before it yet (see
+:meth:`LocalBook.on_diff`). Buffered events are replayed in order of ``U``, so a buffer holding both
+connections' events fills the book the same way.
+
 A snapshot has a depth limit, and the diff stream reports a level beyond it only when that level
 changes, so a book knows every level only up to its snapshot's worst price (its *edge*, when the
 snapshot came back full). :meth:`LocalBook.known` says how many of the best levels lie inside it.
@@ -49,8 +58,9 @@ class LocalBook:
         self._asks = kit.side(descending=False, max_levels=max_levels)
         self.last_update_id: int | None = None
         self.event_time: int | None = None
-        self._bridged = False
         self._buffer: list[DepthDiff] = []
+        self._held: list[DepthDiff] = []
+        """Events ahead of the book, taken while merging two connections (see :meth:`on_diff`)."""
         self._next: LocalBook | None = None
         """A book syncing with a new snapshot to replace this one's levels (see :meth:`refresh`)."""
 
@@ -95,15 +105,18 @@ class LocalBook:
         self._bids.clear()
         self._asks.clear()
         self.last_update_id = None
-        self._bridged = False
         self._buffer.clear()
+        self._held.clear()
         self._next = None
 
-    def on_diff(self, diff: DepthDiff) -> bool:
+    def on_diff(self, diff: DepthDiff, *, merging: bool = False) -> bool:
         """Take one diff event; True when the book changed.
 
         Before a snapshot the event is buffered. Raises :class:`SequenceGapError` when the event
         does not continue the chain; the event is then kept as the first of the new buffer.
+        ``merging``: two connections deliver the same streams (a hand-over); an event ahead of the
+        book is held until the updates before it arrive from the other one, and applied then. Once
+        merging ends, the next event that does not continue the book is a gap.
         """
         if self.last_update_id is None:
             self._buffer.append(diff)
@@ -111,14 +124,36 @@ class LocalBook:
                 del self._buffer[0]
             return False
         try:
-            changed = self._apply_in_order(diff)
+            if merging and diff.first_id > self.last_update_id + 1:
+                self._hold(diff)
+                changed = False
+            else:
+                changed = self._apply_in_order(diff)
+                if changed and self._held:
+                    self._apply_held()
         except SequenceGapError:
             self.reset()
             self._buffer.append(diff)
             raise
         if self._next is not None:
-            self._next.on_diff(diff)
+            self._next.on_diff(diff, merging=merging)
         return changed
+
+    def _hold(self, diff: DepthDiff) -> None:
+        self._held.append(diff)
+        if len(self._held) > MAX_BUFFERED:
+            del self._held[0]
+
+    def _apply_held(self) -> None:
+        """Apply the held events the book now reaches, in order; keep those still ahead of it."""
+        held, self._held = sorted(self._held, key=_first_id), []
+        for index, diff in enumerate(held):
+            last = self.last_update_id
+            assert last is not None
+            if diff.first_id > last + 1:
+                self._held = held[index:]
+                return
+            self._apply_in_order(diff)
 
     def on_snapshot(self, snapshot: DepthSnapshot, limit: int | None = None) -> None:
         """Load a REST snapshot and replay the buffered events that follow it. ``limit``: the depth
@@ -142,9 +177,8 @@ class LocalBook:
         self._bids.load(self.kit.snapshot_rows(snapshot.bids), partial=len(snapshot.bids) == full)
         self._asks.load(self.kit.snapshot_rows(snapshot.asks), partial=len(snapshot.asks) == full)
         self.last_update_id = snapshot.last_update_id
-        self._bridged = False
         try:
-            for diff in pending:
+            for diff in sorted(pending, key=_first_id):
                 self._apply_in_order(diff)
         except SequenceGapError:
             self.reset()
@@ -153,7 +187,8 @@ class LocalBook:
     def _adopt(self, synced: LocalBook) -> None:
         """Take the levels and position of ``synced``, a refresh fed every diff this book took."""
         self._bids, self._asks = synced._bids, synced._asks
-        self.last_update_id, self._bridged = synced.last_update_id, synced._bridged
+        self.last_update_id = synced.last_update_id
+        self._held = synced._held
         self.event_time = synced.event_time or self.event_time
         self._next = None
 
@@ -161,9 +196,8 @@ class LocalBook:
         last = self.last_update_id
         assert last is not None
         if diff.last_id <= last:
-            return False  # already contained in the snapshot or a replay
-        expected_ok = diff.first_id == last + 1 if self._bridged else diff.first_id <= last + 1
-        if not expected_ok:
+            return False  # already contained in the snapshot, a replay or the other connection's events
+        if diff.first_id > last + 1:
             raise SequenceGapError(
                 f"{self.symbol}: depth update {diff.first_id}..{diff.last_id} does not follow {last}"
             )
@@ -171,7 +205,6 @@ class LocalBook:
         self._asks.apply(diff.asks)
         self.last_update_id = diff.last_id
         self.event_time = diff.event_time
-        self._bridged = True
         return True
 
     @property
@@ -193,3 +226,7 @@ class LocalBook:
         side whose edge is nearer (levels beyond it may be missing). Do not modify the lists."""
         known_bids, known_asks = self.known(levels)
         return self._bids.top(known_bids), self._asks.top(known_asks)
+
+
+def _first_id(diff: DepthDiff) -> int:
+    return diff.first_id

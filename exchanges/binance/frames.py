@@ -145,6 +145,9 @@ class FrameReader:
         self._snapshot_limit: dict[str, int] = {} if learned_limits is None else learned_limits
         """The depth each refreshed symbol stepped up to (the adapter's: it outlives reconnects)."""
         self.outbox = Outbox()
+        self.handovers = 0
+        """Connections being handed over (two deliver the same streams): meanwhile a depth event
+        ahead of its book waits for the other connection's (see :meth:`LocalBook.on_diff`)."""
         self._books: dict[str, LocalBook] = {}
         self._wanted: Mapping[str, frozenset[Channel]] = {}
         self._quote_ids: dict[str, int] = {}
@@ -292,7 +295,7 @@ class FrameReader:
                 diff.symbol, self.parser.levels_kit, self.book_max_levels
             )
         try:
-            changed = book.on_diff(diff)
+            changed = book.on_diff(diff, merging=self.handovers > 0)
         except SequenceGapError as exc:
             self.stats.resyncs[diff.symbol] += 1
             log.warning("%s: %s; resyncing this symbol only", self.parser.instance, exc)

@@ -275,7 +275,8 @@ class StreamSession(FrameReader):
         (Binance: ten minutes ahead) or when it reaches :attr:`renew_after` (Binance cuts every
         connection at 24 hours). The new one is opened and subscribed while the old one is still
         read; both are read for :data:`HANDOVER_S` more, then the old one is closed. Records of
-        both pass the same books (depth diffs already applied are dropped by their update ids) and
+        both pass the same books (depth diffs already applied are dropped by their update ids, and
+        one ahead of a book waits for the other connection's: :attr:`handovers`) and
         the same staleness checks, and the sink drops repeated trades: no gap, no reconnect, no
         backfill. The old connection closing meanwhile (as announced) is expected.
         """
@@ -283,8 +284,12 @@ class StreamSession(FrameReader):
         try:
             while True:
                 await self._until_renewal(link)
-                successor = await self._successor(link, streams)
-                await link.close()
+                self.handovers += 1
+                try:
+                    successor = await self._successor(link, streams)
+                    await link.close()
+                finally:
+                    self.handovers -= 1
                 link = successor
                 self.stats.renewals += 1
                 log.info(

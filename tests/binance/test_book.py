@@ -436,3 +436,96 @@ def test_a_side_with_no_level_inside_its_edge_is_not_servable(kit: LevelsKit) ->
     book.on_diff(DepthDiff("X/Y", 2, 2, None, kit.check([["10", "0"], ["9", "1"]]), []))
     assert not book.servable  # the venue's best bid may be above 9: unknown
     assert book.top(2) == ([], [])
+
+
+# ---- two connections delivering the same updates (a hand-over) ----------------------------------------
+
+
+def windows_of(steps: Steps, cuts: set[int], start: int, end: int, kit: LevelsKit) -> list[DepthDiff]:
+    """The diff events one connection delivers for updates ``start..end`` (update ``n + 2`` is
+    ``steps[n]``), its windows ending after each update id in ``cuts``: each event carries every
+    changed level's amount as of its last update, as Binance's do."""
+    events: list[DepthDiff] = []
+    first, bids, asks = start, dict[Decimal, list[str]](), dict[Decimal, list[str]]()
+    for update in range(start, end + 1):
+        for side, changes in zip((bids, asks), steps[update - 2], strict=True):
+            side.update({Decimal(price): [price, amount] for price, amount in changes})
+        if update in cuts or update == end:
+            rows = kit.check(list(bids.values())), kit.check(list(asks.values()))
+            events.append(DepthDiff("X/Y", first, update, update, *rows))
+            first, bids, asks = update + 1, {}, {}
+    return events
+
+
+@given(
+    steps=st.lists(st.tuples(_CHANGES, _CHANGES), min_size=2, max_size=30),
+    data=st.data(),
+)
+def test_a_hand_over_merges_both_connections_events_into_the_same_book(
+    steps: Steps, data: st.DataObject, kit: LevelsKit
+) -> None:
+    """The old connection delivers updates up to some id, the new one from some id on, each cut
+    into its own windows, and the two arrive interleaved in any order: the merged book equals the
+    venue's book after every update, and no gap is raised."""
+    last = len(steps) + 1  # update ids 2..last
+    handover_start = data.draw(st.integers(2, last), label="the new connection's first update")
+    old_end = data.draw(st.integers(handover_start - 1, last), label="the old connection's last update")
+    old = windows_of(steps, set(data.draw(st.sets(st.integers(2, last)))), 2, old_end, kit)
+    new = windows_of(steps, set(data.draw(st.sets(st.integers(2, last)))), handover_start, last, kit)
+    order = data.draw(st.permutations([0] * len(old) + [1] * len(new)), label="arrival (0 old, 1 new)")
+    snapshot = DepthSnapshot(1, [(Decimal("1"), Decimal("1"))], [(Decimal("3"), Decimal("1"))])
+    merged, reference = LocalBook("X/Y", kit), LocalBook("X/Y", kit)
+    merged.on_snapshot(snapshot)
+    reference.on_snapshot(snapshot)
+    streams = [iter(old), iter(new)]
+    for connection in order:
+        merged.on_diff(next(streams[connection]), merging=True)
+    for diff in windows_of(steps, set(), 2, last, kit):
+        reference.on_diff(diff)
+    assert merged.last_update_id == last
+    assert (merged.bids, merged.asks) == (reference.bids, reference.asks)
+
+
+def test_an_event_ahead_of_the_book_waits_for_the_other_connection_while_merging(kit: LevelsKit) -> None:
+    book = LocalBook("X/Y", kit)
+    book.on_snapshot(DepthSnapshot(1, levels_of("10"), levels_of("11")))
+    ahead = DepthDiff("X/Y", 4, 5, 50, kit.check([["9", "2"]]), [])
+    assert not book.on_diff(ahead, merging=True)  # the new connection is ahead: held, not a gap
+    assert book.last_update_id == 1
+    assert book.on_diff(DepthDiff("X/Y", 2, 3, 30, kit.check([["10", "0"]]), []), merging=True)
+    assert book.last_update_id == 5  # the held event followed
+    assert book.bids == {Decimal("9"): Decimal("2")}
+    assert book.event_time == 50
+
+
+def test_an_event_still_ahead_when_the_hand_over_ends_is_a_gap(kit: LevelsKit) -> None:
+    """Updates only the closed connection could have delivered are lost: the book resyncs."""
+    book = LocalBook("X/Y", kit)
+    book.on_snapshot(DepthSnapshot(1, levels_of("10"), levels_of("11")))
+    book.on_diff(DepthDiff("X/Y", 4, 5, 50, kit.check([["9", "2"]]), []), merging=True)
+    with pytest.raises(SequenceGapError):
+        book.on_diff(DepthDiff("X/Y", 6, 6, 60, kit.check([["8", "1"]]), []))
+    assert not book.synced
+    assert book.buffered == 1
+
+
+def test_an_overlapping_event_continues_the_book(kit: LevelsKit) -> None:
+    """An event whose window starts inside updates the book holds carries each level's amount as
+    of its last update: applying it is exact."""
+    book = LocalBook("X/Y", kit)
+    book.on_snapshot(DepthSnapshot(1, levels_of("10"), levels_of("11")))
+    book.on_diff(DepthDiff("X/Y", 2, 4, 40, kit.check([["10", "3"], ["9", "1"]]), []))
+    assert book.on_diff(DepthDiff("X/Y", 3, 6, 60, kit.check([["10", "5"]]), []))
+    assert book.last_update_id == 6
+    assert book.bids == {Decimal("10"): Decimal("5"), Decimal("9"): Decimal("1")}
+    assert not book.on_diff(DepthDiff("X/Y", 5, 6, 60, kit.check([["10", "7"]]), []))  # nothing new
+
+
+def test_a_buffer_of_both_connections_events_replays_in_order(kit: LevelsKit) -> None:
+    book = LocalBook("X/Y", kit)
+    book.on_diff(DepthDiff("X/Y", 6, 8, 80, kit.check([["9", "4"]]), []))  # the new connection, ahead
+    book.on_diff(DepthDiff("X/Y", 2, 5, 50, kit.check([["9", "1"]]), []))  # the old one
+    book.on_diff(DepthDiff("X/Y", 4, 7, 70, kit.check([["9", "3"]]), []))
+    book.on_snapshot(DepthSnapshot(3, levels_of("10"), levels_of("11")))
+    assert book.last_update_id == 8
+    assert book.bids == {Decimal("10"): Decimal("1"), Decimal("9"): Decimal("4")}

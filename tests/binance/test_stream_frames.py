@@ -154,6 +154,32 @@ async def test_gap_resyncs_only_that_symbol(parser: BinanceParser, binance_fixtu
     assert all(len(b.bids) == 5 for b in books)
 
 
+async def test_during_a_hand_over_an_event_ahead_waits_for_the_other_connection(
+    parser: BinanceParser, binance_fixture: Load
+) -> None:
+    """The new connection delivers a depth event before the old one has delivered the event before
+    it: the book waits for that one instead of resyncing. Once the hand-over is over, a missing
+    event is a gap again."""
+    frames = binance_fixture("ws_depthUpdate_NKNUSDT_sequence_combined")
+    body = binance_fixture("rest_depth_NKNUSDT_limit1000")
+    snap = parser.depth_snapshot(body, NKN)
+    late = parser.depth_snapshot({**body, "lastUpdateId": frames[24]["data"]["u"]}, NKN)
+    s = Session(parser, {NKN: [snap, late]})
+    for frame in frames[:20]:
+        await s.feed(frame)
+    s.session.handovers = 1
+    for frame in (frames[21], frames[20], frames[21], frames[22]):  # new, old, old, new
+        await s.feed(frame)
+    assert s.stats.resyncs == {}
+    s.session.handovers = 0
+    await s.feed(frames[24])  # frames[23] was only on the closed connection
+    assert s.stats.resyncs == {NKN: 1}
+    books = [r.sequence for r in s.drain() if isinstance(r, OrderBook)]
+    u = [f["data"]["u"] for f in frames]
+    assert books[:21] == [snap.last_update_id, *u[1:20], u[21]]  # u[20] and u[21] in one book
+    assert books[21:] == [u[22], late.last_update_id]
+
+
 class DenseVenue:
     """A venue whose NKN/USDT book is 30 one-unit levels a side, with snapshots cut to the depth
     asked, driving a :class:`StreamSession` (depth 2 served) with diffs that eat the best bid."""
