@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "quotewire.commands.api",
     "quotewire.commands.sim",
     "quotewire.commands.arb",
+    "quotewire.commands.arbitrage",
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -54,6 +55,13 @@ def test_up_serves_collected_candles_and_stops_everything_on_ctrl_c(redis_url: s
         assert get_json(f"http://127.0.0.1:{port}/health")["status"] == "ok"
         instances = redis.Redis.from_url(redis_url).hgetall("qw:v1:instances")
         assert {b"binance-sim", b"huobi-sim"} <= instances.keys()
+        # the demo's arbitrage runs as a service beside the collector, on the markets it stored
+        arbitrage_log = tmp_path / "arbitrage.log"
+        engine_built = re.compile(r"binance-sim: [1-9]\d* markets, [1-9]\d* cycles")
+        deadline = time.monotonic() + 30
+        while not engine_built.search(_text(arbitrage_log)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert engine_built.search(_text(arbitrage_log)), _text(arbitrage_log)[-2000:]
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -63,3 +71,7 @@ def test_up_serves_collected_candles_and_stops_everything_on_ctrl_c(redis_url: s
             output = process.communicate()[0].decode(errors="replace")
     assert process.returncode == 0, output[-2000:]
     assert not any(listening(p) for p in (port, *DEMO_VENUE_PORTS)), "a child outlived Ctrl-C"
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""

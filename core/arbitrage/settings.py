@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -28,6 +28,11 @@ class ArbitrageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
+    runs_in: Literal["collector", "service"] = Field(
+        "collector",
+        description="collector: an observer in quotewire collect's event loop; service: quotewire arbitrage,"
+        " a process of its own fed from Redis (quotewire up starts it)",
+    )
     taker_fee: ExactDecimal = Field(FALLBACK_TAKER_FEE, ge=0, lt=1, description="taker fee per leg")
     min_net_return: ExactDecimal = Field(
         Decimal(0), description="report cycles whose net return (after fees) is above this ratio"

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from core.arbitrage.service import service_settings
 from core.collector import Collector
 from core.config import load_config
 from core.plugins import PluginHost
@@ -39,6 +40,13 @@ def run(args: argparse.Namespace) -> int:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     names = ", ".join(collector.runners) or "none"
     log.info("collecting %d instance(s) from %s: %s", len(collector.runners), args.config, names)
+    if served := service_settings(config):
+        log.info(
+            "the arbitrage of %s runs in its own process (options.arbitrage.runs_in: service):"
+            " quotewire arbitrage --config %s",
+            ", ".join(sorted(served)),
+            args.config,
+        )
 
     async def collect() -> None:
         upkeep = asyncio.create_task(gc_policy.upkeep(), name="gc-upkeep")

@@ -1,7 +1,8 @@
 """``quotewire up``: the whole system on this machine.
 
 With no arguments it runs the offline demo: the simulated Binance and HTX venues, a collector whose
-instances (``binance-sim``, ``huobi-sim``) point at them, and the API on 127.0.0.1:8000, storing into
+instances (``binance-sim``, ``huobi-sim``) point at them, the arbitrage service (``quotewire
+arbitrage``: their engines, off the collector's event loop) and the API on 127.0.0.1:8000, storing into
 ``$QUOTEWIRE_REDIS_URL`` or 127.0.0.1:6379 db 2. A private redis-server is started when none answers
 at that URL. ``--config FILE`` runs what the
 file says instead. Ctrl-C stops everything.
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 import redis
 import yaml
 
+from core.arbitrage.service import service_settings
 from core.config import AppConfig, load_config, parse_config
 from core.errors import QuotewireError
 from core.plugins import PluginHost
@@ -87,6 +89,7 @@ def demo_config(venue_urls: dict[str, dict[str, str]], redis_url: str, host: str
             "simulated": True,
             "symbols": DEMO_SYMBOLS,
             "urls": urls,
+            "options": {"arbitrage": {"runs_in": "service"}},
         }
         for venue, urls in venue_urls.items()
     }
@@ -118,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
             config_path.write_text(yaml.safe_dump(config.model_dump(mode="json", exclude_none=True)))
         supervisor.env["QUOTEWIRE_REDIS_URL"] = redis_url
         supervisor.start(Child("collector", quotewire_argv("collect", "--config", str(config_path))))
+        if service_settings(config):
+            supervisor.start(Child("arbitrage", quotewire_argv("arbitrage", "--config", str(config_path))))
         api_port = config.api.port
         if port_open(config.api.host, api_port):
             raise QuotewireError(f"port {api_port} is taken; pass --port or free it")
