@@ -39,7 +39,8 @@ start-up K-line backfill (a REST catch-up of every series, ~30 s for 1,000 symbo
 
     .venv/bin/python -m bench.collect [--symbols 1000] [--rate 10000] [--seconds 10] [--timeline]
     .venv/bin/python -m bench.collect --phase firehose --profile /tmp/collect.prof   # cProfile the collector
-    .venv/bin/python -m bench.collect --no-arbitrage   # the collector without the arbitrage observer
+    .venv/bin/python -m bench.collect --arbitrage collector   # the engine in the collector's event loop
+    .venv/bin/python -m bench.collect --arbitrage off         # no arbitrage at all
     .venv/bin/python -m bench.collect --no-isolate     # every process on every CPU
     .venv/bin/python -m bench.collect --conflate-backlog 0   # never skip replaced quotes when behind
 """
@@ -273,13 +274,14 @@ def write_config(
     redis_url: str,
     venue_port: int,
     symbols: int,
-    arbitrage: bool,
+    arbitrage: str,
     flush_ms: int,
     kline_history: int = 0,
     conflate_backlog: int | None = None,
 ) -> Path:
     root = f"127.0.0.1:{venue_port}"
-    options: dict[str, object] = {"arbitrage": {"enabled": arbitrage}}
+    runs_in = "service" if arbitrage == "service" else "collector"
+    options: dict[str, object] = {"arbitrage": {"enabled": arbitrage != "off", "runs_in": runs_in}}
     if conflate_backlog is not None:
         options["conflate_backlog"] = conflate_backlog
     config = {
@@ -310,6 +312,13 @@ def start_collector(config: Path, profile: str | None) -> subprocess.Popen[bytes
     command += ["collect", "--config", str(config)]
     env = {k: v for k, v in os.environ.items() if k != "QUOTEWIRE_REDIS_URL"}  # the config's URL wins
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def start_arbitrage_service(config: Path) -> subprocess.Popen[bytes]:
+    """``quotewire arbitrage`` on the same config (its log is dropped: the bench prints its CPU)."""
+    env = {k: v for k, v in os.environ.items() if k != "QUOTEWIRE_REDIS_URL"}
+    command = [PYTHON, "-m", "quotewire.cli", "arbitrage", "--config", str(config)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def counter(url: str, name: str) -> int:
@@ -415,28 +424,32 @@ def run_phase(
     port = free_port()
     venue = start_binance_venue(port, args.symbols, firehose, args.rate)
     collector: subprocess.Popen[bytes] | None = None
+    service: subprocess.Popen[bytes] | None = None
     tap = EventsTap(server.url(2), cpus=load_cpus() if args.isolate else None)
     try:
         venue_state(port)
         with tempfile.TemporaryDirectory(prefix="qw-bench-") as directory:
-            collector = start_collector(
-                write_config(
-                    Path(directory),
-                    server.url(2),
-                    port,
-                    args.symbols,
-                    args.arbitrage,
-                    args.flush_ms,
-                    args.kline_history,
-                    args.conflate_backlog,
-                ),
-                profile,
+            config = write_config(
+                Path(directory),
+                server.url(2),
+                port,
+                args.symbols,
+                args.arbitrage,
+                args.flush_ms,
+                args.kline_history,
+                args.conflate_backlog,
             )
+            collector = start_collector(config, profile)
             process = psutil.Process(collector.pid)
             assert server.pid is not None
             others = {"venue": psutil.Process(venue.pid), "redis": psutil.Process(server.pid)}
+            if args.arbitrage == "service":
+                service = start_arbitrage_service(config)
+                others["arbitrage service"] = psutil.Process(service.pid)
             if args.isolate:
                 isolate(process, venue=others["venue"], redis=others["redis"])
+                if service is not None:
+                    others["arbitrage service"].cpu_affinity(load_cpus())
             others["bench (tap)"] = psutil.Process()
             watch = LogWatch(collector)
             # warm-up: until every (symbol, stream) was seen or the warm-up budget ran out
@@ -483,6 +496,8 @@ def run_phase(
         tap.close()
         if collector is not None:
             stop(collector)
+        if service is not None:
+            stop(service)
         stop(venue)
     window = measure(arrived)
     cpu = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / seconds
@@ -491,10 +506,13 @@ def run_phase(
     event = sorted(window.event_lat)
     receive = sorted(window.receive_lat)
     mode = "firehose" if firehose else f"paced at {args.rate:,.0f} market events/s"
-    observer = "with" if args.arbitrage else "without"
+    arbitrage = {
+        "service": "arbitrage in its own process (quotewire arbitrage)",
+        "collector": "arbitrage in the collector's event loop",
+        "off": "no arbitrage",
+    }[args.arbitrage]
     print(
-        f"\n== {name}: {args.symbols} symbols, every channel, {len(INTERVALS)} intervals, {mode}, "
-        f"{observer} the arbitrage observer"
+        f"\n== {name}: {args.symbols} symbols, every channel, {len(INTERVALS)} intervals, {mode}, {arbitrage}"
     )
     if args.isolate:
         print(
@@ -598,9 +616,10 @@ def main() -> int:
     parser.add_argument("--phase", choices=["both", "paced", "firehose"], default="both")
     parser.add_argument(
         "--arbitrage",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="run the arbitrage observer in the collector, as quotewire up does (default: yes)",
+        choices=["service", "collector", "off"],
+        default="service",
+        help="where the arbitrage engine runs: its own process, as quotewire up runs the demo and the "
+        "shipped plugins.yaml (default), the collector's event loop, or nowhere",
     )
     parser.add_argument("--timeline", action="store_true", help="print event->Redis per second of the window")
     parser.add_argument("--profile", help="run the collector under cProfile, writing this file")
