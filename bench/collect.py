@@ -39,7 +39,7 @@ start-up K-line backfill (a REST catch-up of every series, ~30 s for 1,000 symbo
 
     .venv/bin/python -m bench.collect [--symbols 1000] [--rate 10000] [--seconds 10] [--timeline]
     .venv/bin/python -m bench.collect --phase firehose --profile /tmp/collect.prof   # cProfile the collector
-    .venv/bin/python -m bench.collect --arbitrage collector   # the engine in the collector's event loop
+    .venv/bin/python -m bench.collect --arbitrage service     # the engine in quotewire arbitrage
     .venv/bin/python -m bench.collect --arbitrage off         # no arbitrage at all
     .venv/bin/python -m bench.collect --no-isolate     # every process on every CPU
     .venv/bin/python -m bench.collect --conflate-backlog 0   # never skip replaced quotes when behind
@@ -617,9 +617,9 @@ def main() -> int:
     parser.add_argument(
         "--arbitrage",
         choices=["service", "collector", "off"],
-        default="service",
-        help="where the arbitrage engine runs: its own process, as quotewire up runs the demo and the "
-        "shipped plugins.yaml (default), the collector's event loop, or nowhere",
+        default="collector",
+        help="where the arbitrage engine runs: the collector's event loop (default, as the shipped "
+        "plugins.yaml), its own process (quotewire arbitrage, as the demo), or nowhere",
     )
     parser.add_argument("--timeline", action="store_true", help="print event->Redis per second of the window")
     parser.add_argument("--profile", help="run the collector under cProfile, writing this file")

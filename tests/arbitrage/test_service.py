@@ -13,15 +13,16 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.arbitrage import ArbitrageObserver, ArbitrageSettings, Opportunity
-from core.arbitrage.service import ArbitrageService, _Inbox, service_settings
+from core.arbitrage.service import ArbitrageService, _Inbox, record_of, service_settings
 from core.config import InstanceConfig, parse_config
 from core.errors import StorageError
+from core.models import Ticker
 from core.plugins import PluginHost
 from core.store import StoreReader, StoreWriter
 from core.store.codec import encode
 from core.store.keys import KeySchema
 from quotewire.cli import main
-from tests.arbitrage.support import INSTANCE, quote
+from tests.arbitrage.support import INSTANCE, book, quote
 from tests.arbitrage.test_redis_sink import FORWARD, MARKETS, mispriced
 from tests.support.redis_server import RedisServer
 
@@ -139,10 +140,10 @@ async def test_malformed_records_are_skipped_and_counted(redis_url: str, collect
         bad = orjson.loads(encode(quote("BTC/USDT", "99.9", "5", "100", "1")))
         bad["bid"] = "not a price"
         good = [orjson.loads(encode(record)) for record in mispriced()]  # type: ignore[arg-type]
-        flush = [bad, "not a record", {"channel": "kline"}, *good]
         client = aioredis.Redis.from_url(redis_url)
         try:
-            await client.publish(KeySchema().events(INSTANCE), orjson.dumps(flush))
+            for flush in ([bad, "not a record", {"channel": "kline"}], good):
+                await client.publish(KeySchema().events(INSTANCE), orjson.dumps(flush))
         finally:
             await client.aclose()
         await eventually_true(lambda: found(redis_url))
@@ -213,3 +214,29 @@ def test_the_command_refuses_a_config_without_a_service_instance(
     path.write_text("version: 1\nexchanges:\n  binance: {plugin: binance}\n")
     assert main(["arbitrage", "--config", str(path)]) == 1
     assert "no enabled instance runs arbitrage as a service" in capsys.readouterr().err
+
+
+def test_published_books_quotes_and_tickers_parse_back_to_the_same_records() -> None:
+    """The service builds records without pydantic's validation: they equal the validated ones."""
+    records = [
+        quote("BTC/USDT", "99.90000000", "5", "100.00000001", "0.00001230"),
+        book("ETH/BTC", [("0.0999", "500"), ("0.0998", "1E-8")], [("0.1", "100")]),
+        Ticker(
+            instance=INSTANCE, symbol="ETH/USDT", event_time=5, receive_time=6, last=Decimal("11.0"),
+            high=Decimal("12"), bid=Decimal("10.99"), bid_size=Decimal("3"), ask=None, ask_size=None,
+        ),
+    ]  # fmt: skip
+    for record in records:
+        parsed = record_of(orjson.loads(encode(record)))
+        assert parsed == record and encode(parsed) == encode(record)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("bids", [["NaN", "1"]]), ("bids", [["1", "Infinity"]]), ("bids", [["x", "1"]]), ("depth", None)],
+)
+def test_a_book_that_does_not_parse_is_refused(field: str, value: object) -> None:
+    document = orjson.loads(encode(book("ETH/BTC", [("0.0999", "500")], [("0.1", "100")])))
+    document[field] = value
+    with pytest.raises((ValueError, TypeError, ArithmeticError)):
+        record_of(document)
