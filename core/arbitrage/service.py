@@ -31,6 +31,7 @@ from core.arbitrage.observer import ArbitrageObserver
 from core.arbitrage.redis_sink import RedisOpportunitySink
 from core.arbitrage.settings import ArbitrageSettings, settings_for
 from core.clock import SYSTEM_CLOCK, Clock
+from core.collector.metrics import ThrottledLog
 from core.config import AppConfig
 from core.decimals import exact
 from core.errors import StorageError
@@ -147,6 +148,7 @@ class ArbitrageService:
         """Records of the engine's channels that did not parse (skipped)."""
         self.failures = 0
         """Flushes the engine raised on (logged and skipped)."""
+        self._warn = ThrottledLog(log, clock)
 
     async def run(self) -> None:
         """Serve until cancelled, subscribing again whenever Redis goes away."""
@@ -217,13 +219,20 @@ class ArbitrageService:
                 records.append(record_of(document))
             except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
                 self.malformed += 1
-                log.warning("arbitrage: %s: skipped a record that does not parse: %r", instance, exc)
+                self._warn.warning(
+                    f"{instance} malformed",
+                    "arbitrage: %s: skipped a record that does not parse: %r",
+                    instance,
+                    exc,
+                )
         if records:
             try:
                 observer.on_records(records)
             except Exception as exc:  # one bad batch must not end the service
                 self.failures += 1
-                log.warning("arbitrage: %s: the engine failed on a flush: %r", instance, exc)
+                self._warn.warning(
+                    f"{instance} engine", "arbitrage: %s: the engine failed on a flush: %r", instance, exc
+                )
 
     async def _resync(self, reader: StoreReader) -> None:
         """Read every instance's markets and its latest books, quotes and tickers into the engines."""
