@@ -8,7 +8,6 @@ beside the collector when the configuration has such an instance.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 
 from core.arbitrage.service import ArbitrageService, service_settings
@@ -16,7 +15,7 @@ from core.config import load_config
 from core.errors import ConfigError
 from core.plugins import PluginHost
 from quotewire import gc_policy
-from quotewire.commands.collect import run_until_signalled
+from quotewire.commands.collect import run_until_signalled, with_gc_upkeep
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +44,5 @@ def run(args: argparse.Namespace) -> int:
     gc_policy.tune()
     log.info("arbitrage service for %s, reading %s", ", ".join(sorted(settings)), args.config)
 
-    async def serve() -> None:
-        upkeep = asyncio.create_task(gc_policy.upkeep(), name="gc-upkeep")
-        try:
-            await service.run()
-        finally:
-            upkeep.cancel()
-
-    run_until_signalled(serve)
+    run_until_signalled(with_gc_upkeep(service.run))
     return 0

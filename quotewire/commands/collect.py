@@ -48,15 +48,21 @@ def run(args: argparse.Namespace) -> int:
             args.config,
         )
 
-    async def collect() -> None:
+    run_until_signalled(with_gc_upkeep(collector.run))
+    return 0
+
+
+def with_gc_upkeep(main: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], Coroutine[Any, Any, None]]:
+    """``main`` with :func:`quotewire.gc_policy.upkeep` running beside it (a long-lived process's GC)."""
+
+    async def run() -> None:
         upkeep = asyncio.create_task(gc_policy.upkeep(), name="gc-upkeep")
         try:
-            await collector.run()
+            await main()
         finally:
             upkeep.cancel()
 
-    run_until_signalled(collect)
-    return 0
+    return run
 
 
 GIL_SWITCH_INTERVAL_S = 0.0005

@@ -24,6 +24,7 @@ from core.store.keys import KeySchema
 from quotewire.cli import main
 from tests.arbitrage.support import INSTANCE, book, quote
 from tests.arbitrage.test_redis_sink import FORWARD, MARKETS, mispriced
+from tests.support.collector_e2e import running_task
 from tests.support.redis_server import RedisServer
 
 SETTINGS = {INSTANCE: ArbitrageSettings(taker_fee=Decimal("0.001"), runs_in="service")}
@@ -37,15 +38,8 @@ async def collector(redis_url: str) -> AsyncIterator[StoreWriter]:
         yield writer
 
 
-@contextlib.asynccontextmanager
-async def running(service: ArbitrageService) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(service.run())
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def running(service: ArbitrageService) -> contextlib.AbstractAsyncContextManager[asyncio.Task[None]]:
+    return running_task(service.run(), "arbitrage-service")
 
 
 async def eventually_true(check: object, within: float = 10.0) -> None:

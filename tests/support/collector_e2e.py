@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -125,15 +125,20 @@ class E2E:
 
 
 @asynccontextmanager
-async def running_collector(collector: Collector) -> AsyncIterator[asyncio.Task[None]]:
-    """``collector.run()`` as a task, cancelled (and awaited) on exit."""
-    task = asyncio.create_task(collector.run(), name="collector-e2e")
+async def running_task(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[asyncio.Task[None]]:
+    """``work`` as a task, cancelled (and awaited) on exit."""
+    task = asyncio.create_task(work, name=name)
     try:
         yield task
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def running_collector(collector: Collector) -> contextlib.AbstractAsyncContextManager[asyncio.Task[None]]:
+    """``collector.run()`` as a task, cancelled (and awaited) on exit."""
+    return running_task(collector.run(), "collector-e2e")
 
 
 def streaming(runner: InstanceRunner) -> bool:
