@@ -89,6 +89,11 @@ class Quote(Record):
     bid_size: ExactDecimal
     ask: ExactDecimal
     ask_size: ExactDecimal
+    sequence: int | None = Field(
+        None,
+        description="the venue's order-book update id of this quote, where it counts the same updates"
+        " as the depth's sequence (Binance's bookTicker u)",
+    )
 
 
 class Price(Record):

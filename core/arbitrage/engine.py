@@ -14,6 +14,16 @@ update then touches only the cycles through that market:
 
 The current opportunities are kept by cycle; ``take_changes`` hands out what opened, changed or
 closed since the last call.
+
+Records of one market come from streams that do not wait for each other, so the engine orders them:
+
+* a quote and a book that both carry the venue's update id (``sequence``; Binance's ``bookTicker``
+  and depth count the same book updates) are ordered by it: a quote older than the latest book is
+  skipped, and a book older than the latest quote keeps that quote as its top. Only within
+  :data:`SEQUENCE_WINDOW_MS` of the other record, so update ids that restart (a venue restarted)
+  cannot freeze a market;
+* a 24h ticker's best bid and ask are a summary, up to a second old: they feed a market only while
+  no quote or book of it arrived within ``stale_after_ms``.
 """
 
 from __future__ import annotations
@@ -34,6 +44,9 @@ from core.clock import SYSTEM_CLOCK, Clock
 from core.models import Market, OrderBook, Quote, Record, Ticker
 
 NO_RATE = -math.inf
+SEQUENCE_WINDOW_MS = 2_000
+"""How long a market's latest quote or book, by its update id, orders the other stream's records."""
+NEVER = -(2**62)
 
 
 def ticker_top(ticker: Ticker) -> tuple[Level, Level] | None:
@@ -88,6 +101,12 @@ class ArbitrageEngine:
         self.cycles: list[Cycle] = graph.cycles(self.settings.max_legs)
         count = len(graph.markets)
         self._books: list[Book | None] = [books.get(m.symbol) for m in graph.markets]
+        self._direct_time: list[int] = [NEVER] * count
+        """Per market, the time of its latest quote or book (a ticker's top yields to them)."""
+        self._quote_seq: list[tuple[int, int, Level, Level] | None] = [None] * count
+        """Per market, its latest quote with an update id: (update id, time, bid, ask)."""
+        self._book_seq: list[tuple[int, int] | None] = [None] * count
+        """Per market, its latest book with an update id: (update id, time)."""
         self._rates: list[float] = [NO_RATE] * (2 * count)
         self._passing: list[set[int]] = [set() for _ in range(2 * count)]
         """Per edge, the cycles through it that pass the screen at the current rates."""
@@ -131,30 +150,70 @@ class ArbitrageEngine:
         """Feed one record: a Quote, an OrderBook, or a Ticker with bid, ask and both sizes."""
         if isinstance(record, Quote):
             bid_level, ask_level = (record.bid, record.bid_size), (record.ask, record.ask_size)
-            self.update_top(record.symbol, bid_level, ask_level, self._time_of(record))
+            time = self._time_of(record)
+            self.update_top(record.symbol, bid_level, ask_level, time, sequence=record.sequence)
         elif isinstance(record, OrderBook):
-            self.update_book(record.symbol, record.bids, record.asks, self._time_of(record))
+            self.update_book(record.symbol, record.bids, record.asks, self._time_of(record), record.sequence)
         elif isinstance(record, Ticker) and (top := ticker_top(record)) is not None:
-            self.update_top(record.symbol, *top, self._time_of(record))
+            self.update_top(record.symbol, *top, self._time_of(record), summary=True)
 
     def _time_of(self, record: Record) -> int:
         if self.settings.use_event_time and record.event_time is not None:
             return record.event_time
         return record.receive_time
 
-    def update_top(self, symbol: str, bid: Level, ask: Level, time: int) -> None:
-        """A new best bid and ask (``(price, amount)`` each) for ``symbol`` at ``time`` (Unix ms)."""
+    def update_top(
+        self,
+        symbol: str,
+        bid: Level,
+        ask: Level,
+        time: int,
+        *,
+        sequence: int | None = None,
+        summary: bool = False,
+    ) -> None:
+        """A new best bid and ask (``(price, amount)`` each) for ``symbol`` at ``time`` (Unix ms).
+
+        ``sequence`` is the venue's update id of this state, if it sends one that counts the same
+        updates as its books'; a ``summary`` top (a 24h ticker's) is ignored while the market has a
+        quote or book from the last ``stale_after_ms``.
+        """
         market = self.graph.index.get(symbol)
         if market is None:
             return
+        if summary:
+            if time - self._direct_time[market] <= self.settings.stale_after_ms:
+                return
+        else:
+            self._direct_time[market] = max(time, self._direct_time[market])
+            if sequence is not None:
+                book = self._book_seq[market]
+                if book is not None and sequence <= book[0] and time - book[1] <= SEQUENCE_WINDOW_MS:
+                    return  # the latest book is as new: its top stands
+                self._quote_seq[market] = (sequence, time, bid, ask)
         self._replace(market, from_quote(self._books[market], bid, ask, time))
 
-    def update_book(self, symbol: str, bids: Sequence[Level], asks: Sequence[Level], time: int) -> None:
-        """A new book snapshot for ``symbol``: bids best first, asks best first."""
+    def update_book(
+        self,
+        symbol: str,
+        bids: Sequence[Level],
+        asks: Sequence[Level],
+        time: int,
+        sequence: int | None = None,
+    ) -> None:
+        """A new book snapshot for ``symbol``: bids best first, asks best first; ``sequence`` is the
+        venue's update id of this state, if it sends one."""
         market = self.graph.index.get(symbol)
         if market is None:
             return
-        self._replace(market, from_levels(bids, asks, time))
+        self._direct_time[market] = max(time, self._direct_time[market])
+        book = from_levels(bids, asks, time)
+        if sequence is not None:
+            self._book_seq[market] = (sequence, time)
+            quote = self._quote_seq[market]
+            if quote is not None and quote[0] > sequence and time - quote[1] <= SEQUENCE_WINDOW_MS:
+                book = from_quote(book, quote[2], quote[3], time)  # the newer quote stays on top
+        self._replace(market, book)
 
     def withdraw(self, symbol: str) -> None:
         """Take ``symbol``'s book out until it updates again (its data is late): the cycles through

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from core.arbitrage.engine import ArbitrageEngine, ticker_top
 from core.arbitrage.settings import ArbitrageSettings
@@ -50,23 +50,29 @@ class ArbitrageObserver:
     def on_records(self, records: Sequence[Record]) -> None:
         """Feed a batch of records, then publish what changed.
 
-        Only each market's state at the end of the batch is evaluated: its last book, then the last
-        top-of-book update that came after it (a quote replaces an earlier quote entirely, a book
-        replaces everything). The opportunities after the batch are the same as with every record
-        applied in turn; a cycle that would open and close again inside one batch (a few ms of
-        market data) is not reported.
+        Only each market's state at the end of the batch is evaluated: its last book, its last
+        ticker and its last quote, each only if it came after the book (a quote with an update id
+        stays: the engine orders it against the book by that id). The opportunities after the
+        batch are the same as with every record applied in turn; a cycle that would open and close
+        again inside one batch (a few ms of market data) is not reported.
         """
-        books: dict[str, Record] = {}
-        tops: dict[str, Record] = {}
+        books: dict[str, OrderBook] = {}
+        quotes: dict[str, Quote] = {}
+        tickers: dict[str, Ticker] = {}
         late, late_after = self.late, self._late_after
         withdrawn: list[str] = []
         for record in records:
             symbol = record.symbol
-            if isinstance(record, Quote) or (isinstance(record, Ticker) and ticker_top(record) is not None):
-                tops[symbol] = record
+            if isinstance(record, Quote):
+                quotes[symbol] = record
             elif isinstance(record, OrderBook):
                 books[symbol] = record
-                tops.pop(symbol, None)
+                tickers.pop(symbol, None)
+                pending = quotes.get(symbol)
+                if pending is not None and (pending.sequence is None or record.sequence is None):
+                    del quotes[symbol]
+            elif isinstance(record, Ticker) and ticker_top(record) is not None:
+                tickers[symbol] = record
             else:
                 continue
             event_time = record.event_time  # (REST books and Binance's quotes have none)
@@ -81,12 +87,11 @@ class ArbitrageObserver:
         for symbol in withdrawn:
             engine.withdraw(symbol)
         apply = engine.apply
-        for symbol, record in books.items():
-            if symbol not in late:
-                apply(record)
-        for symbol, record in tops.items():
-            if symbol not in late:
-                apply(record)
+        groups: tuple[Mapping[str, Record], ...] = (books, tickers, quotes)
+        for group in groups:
+            for symbol, record in group.items():
+                if symbol not in late:
+                    apply(record)
         now = self._clock.monotonic()
         if now >= self._next_stale_check:
             self._next_stale_check = now + self._stale_check

@@ -285,20 +285,26 @@ class ArbitrageService:
 
 def _engine_documents(documents: list[Any]) -> list[dict[str, Any]]:
     """Of one flush's records, those an engine takes, conflated as the engine would: per symbol the
-    last book, then the last quote or ticker after it (see :meth:`ArbitrageObserver.on_records`)."""
+    last book, then the last ticker and the last quote after it, a quote with an update id also
+    before it (see :meth:`ArbitrageObserver.on_records`)."""
     books: dict[Any, dict[str, Any]] = {}
-    tops: dict[Any, dict[str, Any]] = {}
+    tickers: dict[Any, dict[str, Any]] = {}
+    quotes: dict[Any, dict[str, Any]] = {}
     for document in documents:
         if type(document) is not dict:
             continue
-        channel = document.get("channel")
-        if channel in ("quote", "ticker"):
-            tops[document.get("symbol")] = document
+        channel, symbol = document.get("channel"), document.get("symbol")
+        if channel == "quote":
+            quotes[symbol] = document
+        elif channel == "ticker":
+            tickers[symbol] = document
         elif channel == "depth":
-            symbol = document.get("symbol")
             books[symbol] = document
-            tops.pop(symbol, None)
-    return [*books.values(), *tops.values()]
+            tickers.pop(symbol, None)
+            pending = quotes.get(symbol)
+            if pending is not None and (pending.get("sequence") is None or document.get("sequence") is None):
+                del quotes[symbol]
+    return [*books.values(), *tickers.values(), *quotes.values()]
 
 
 def record_of(document: dict[str, Any]) -> Record:
@@ -323,6 +329,7 @@ def record_of(document: dict[str, Any]) -> Record:
             bid_size=exact(document["bid_size"]),
             ask=exact(document["ask"]),
             ask_size=exact(document["ask_size"]),
+            sequence=_optional_int(document.get("sequence")),
         )
     if channel == "depth":
         return trusted(

@@ -311,7 +311,7 @@ class BinanceParser:
         "B": "672.00000000", "a": "0.35260000", "A": "3199.00000000"}`` (no event time on spot)."""
         native = _symbol_of(e, "s")
         try:
-            event_time = e.get("E")
+            event_time, update_id = e.get("E"), e.get("u")
             return trusted(
                 Quote,
                 instance=self.instance,
@@ -322,6 +322,7 @@ class BinanceParser:
                 bid_size=exact(e["B"]),
                 ask=exact(e["a"]),
                 ask_size=exact(e["A"]),
+                sequence=None if update_id is None else _int(update_id),
             )
         except _SHAPE_ERRORS as exc:
             raise _malformed("bookTicker event", native, exc) from None

@@ -51,7 +51,15 @@ def market(
     )
 
 
-def quote(symbol: str, bid: str, bid_size: str, ask: str, ask_size: str, time: int = 1_000_000) -> Quote:
+def quote(
+    symbol: str,
+    bid: str,
+    bid_size: str,
+    ask: str,
+    ask_size: str,
+    time: int = 1_000_000,
+    sequence: int | None = None,
+) -> Quote:
     return Quote(
         instance=INSTANCE,
         symbol=symbol,
@@ -61,11 +69,16 @@ def quote(symbol: str, bid: str, bid_size: str, ask: str, ask_size: str, time: i
         bid_size=Decimal(bid_size),
         ask=Decimal(ask),
         ask_size=Decimal(ask_size),
+        sequence=sequence,
     )
 
 
 def book(
-    symbol: str, bids: list[tuple[str, str]], asks: list[tuple[str, str]], time: int = 1_000_000
+    symbol: str,
+    bids: list[tuple[str, str]],
+    asks: list[tuple[str, str]],
+    time: int = 1_000_000,
+    sequence: int | None = None,
 ) -> OrderBook:
     return OrderBook(
         instance=INSTANCE,
@@ -74,5 +87,6 @@ def book(
         receive_time=time,
         bids=[(Decimal(p), Decimal(a)) for p, a in bids],
         asks=[(Decimal(p), Decimal(a)) for p, a in asks],
+        sequence=sequence,
         depth=max(len(bids), len(asks)),
     )

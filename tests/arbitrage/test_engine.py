@@ -10,7 +10,7 @@ from core.arbitrage import ArbitrageEngine, ArbitrageObserver, ArbitrageSettings
 from core.arbitrage import plugin as arbitrage_plugin
 from core.arbitrage.book import clean_levels
 from core.arbitrage.evaluate import CONTEXT
-from core.models import CheckedLevels, Market, OrderBook, Ticker
+from core.models import CheckedLevels, Market, OrderBook
 from tests.arbitrage.support import INSTANCE, FixedClock, book, market, quote
 
 FEE = Decimal("0.001")
@@ -216,16 +216,6 @@ def test_observer_publishes_open_update_and_close() -> None:
     observer.on_records([quote("ETH/USDT", "10", "100", "10.01", "500")])
     assert sink.opportunities(INSTANCE) == []
     assert [kind for kind, _, _ in sink.events] == ["open", "open", "close"]
-
-
-def test_ticker_with_sizes_feeds_and_without_sizes_is_ignored() -> None:
-    built = triangle()
-    ticker = Ticker(instance=INSTANCE, symbol="ETH/USDT", event_time=None, receive_time=1_000_000,
-                    last=Decimal(10), bid=Decimal(10), ask=Decimal("10.01"))
-    built.apply(ticker)
-    assert built.opportunities() != []  # no sizes: the quote stands
-    built.apply(ticker.model_copy(update={"bid_size": Decimal(1), "ask_size": Decimal(1)}))
-    assert built.opportunities() == []
 
 
 @pytest.mark.parametrize(("plugin", "fee"), [("binance", "0.001"), ("huobi", "0.002"), ("other", "0.002")])

@@ -214,6 +214,7 @@ def test_published_books_quotes_and_tickers_parse_back_to_the_same_records() -> 
     """The service builds records without pydantic's validation: they equal the validated ones."""
     records = [
         quote("BTC/USDT", "99.90000000", "5", "100.00000001", "0.00001230"),
+        quote("ETH/USDT", "11", "5", "11.01", "1", sequence=499869768),
         book("ETH/BTC", [("0.0999", "500"), ("0.0998", "1E-8")], [("0.1", "100")]),
         Ticker(
             instance=INSTANCE, symbol="ETH/USDT", event_time=5, receive_time=6, last=Decimal("11.0"),

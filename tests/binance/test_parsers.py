@@ -107,6 +107,15 @@ def test_ws_book_ticker_real_frame(parser: BinanceParser, binance_fixture: Load)
     assert quote.symbol == "NKN/USDT"
     assert (format_decimal(quote.bid), format_decimal(quote.ask_size)) == ("0.35210000", "3199.00000000")
     assert quote.event_time is None
+    assert quote.sequence == 499869768  # the order book update id: orders it against the depth's
+
+
+def test_ws_book_ticker_with_a_bad_update_id_is_malformed(
+    parser: BinanceParser, binance_fixture: Load
+) -> None:
+    frame = {**binance_fixture("ws_combined_bookTicker")["data"], "u": "499869768"}
+    with pytest.raises(BadResponseError):
+        parser.ws_book_ticker(frame, NOW)
 
 
 @pytest.mark.parametrize("huge", ["1E+999999999", "1e-999999999", "0E-1000000", "1" + "0" * 120])
