@@ -9,7 +9,8 @@ with every local book synced from a snapshot first, then replays them through
 
 1. **parse**: :meth:`StreamSession._on_frame` (orjson, dispatch, parser, records, local books);
 2. **+ store**: the batches into :class:`RecordSink` → :meth:`StoreWriter.put` (encode, conflate);
-3. **+ arbitrage**: the same with the arbitrage observer attached, as ``quotewire collect`` runs it;
+3. **+ arbitrage**: the same with the arbitrage observer attached, as ``quotewire collect`` runs it
+   (the records' latest state evaluated before each flush);
 4. **+ flush build**: plus building and packing each flush's transaction, the part of a flush that
    runs before its bytes go to the socket (on the writer thread in the collector; the Redis round
    trip itself is in ``bench.store``).
@@ -145,10 +146,11 @@ def run_stage(
         session = _session(recording)
         writer = StoreWriter("redis://127.0.0.1:9/2")
         observers: list[EventObserver] = []
-        if arbitrage:
-            observer = ArbitrageObserver(INSTANCE)
+        if arbitrage:  # as the plugin wires it: evaluated before each flush
+            observer = ArbitrageObserver(INSTANCE, deferred=True)
             observer.on_markets(recording.markets)
             observers.append(observer)
+            writer.before_flush(observer.drain)
         sink = RecordSink(INSTANCE, writer, observers, InstanceMetrics(INSTANCE, writer), SYSTEM_CLOCK)
         on_frame, outbox = session._on_frame, session.outbox
         records = 0
@@ -181,6 +183,7 @@ def _drain(outbox: Outbox, put: Callable[..., int] | None) -> int:
 def _take_flush(writer: StoreWriter, build: bool) -> None:
     """Take the writer's batch as a flush does; with ``build``, also build and pack its transaction
     (everything a flush computes before the bytes go to the socket)."""
+    writer._run_flush_hooks()
     batch, writer._pending = writer._pending, _Batch()
     if not build:
         return

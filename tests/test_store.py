@@ -48,6 +48,19 @@ async def test_latest_values_round_trip_exactly(
     assert b'"0.00001230"' in raw or b"43210.11000000" in raw  # exact text, trailing zeros kept
 
 
+async def test_a_before_flush_hook_queues_into_that_flush_and_a_failing_one_is_logged(
+    writer: StoreWriter, reader: StoreReader, caplog: pytest.LogCaptureFixture
+) -> None:
+    def failing() -> None:
+        raise RuntimeError("boom")
+
+    writer.before_flush(failing)
+    writer.before_flush(lambda: writer.put(f.quote()))
+    await writer.flush()
+    assert await reader.latest(f.INSTANCE, "BTC/USDT", Channel.QUOTE) is not None  # in the same flush
+    assert "a before-flush hook failed" in caplog.text and "boom" in caplog.text
+
+
 async def test_decimal_text_is_never_reformatted(writer: StoreWriter, reader: StoreReader) -> None:
     writer.put(f.price(value="0.00000001"))
     await writer.flush()

@@ -14,9 +14,12 @@ from core.models import Market, OrderBook, Quote, Record, Ticker
 class ArbitrageObserver:
     """Implements :class:`~core.hookspecs.EventObserver` for one instance.
 
-    After each batch the engine's changes go to ``sink`` (an in-memory :class:`MemorySink` unless
-    one is given). Records other than quotes, books and tickers with sizes are ignored. At most every
-    ``stale_check`` seconds a batch also flags opportunities whose legs stopped updating.
+    Records other than quotes, books and tickers with sizes are ignored. Each market's latest state
+    is applied to the engine after every batch, or, when ``deferred``, at each :meth:`drain` (the
+    collector drains before each store flush: the opportunities go out in the same flush, and a
+    market updated by several batches in between is evaluated once). The engine's changes then go
+    to ``sink`` (an in-memory :class:`MemorySink` unless one is given). At most every
+    ``stale_check`` seconds a drain also flags opportunities whose legs stopped updating.
 
     A market whose book, quote or ticker reaches the collector more than ``stale_after_ms`` after its
     exchange event time (when it carries one) is *late*: a collector or a connection lagging the
@@ -32,15 +35,21 @@ class ArbitrageObserver:
         sink: OpportunitySink | None = None,
         clock: Clock = SYSTEM_CLOCK,
         stale_check: float = 0.1,
+        deferred: bool = False,
     ) -> None:
         self.engine = ArbitrageEngine(instance, settings, clock)
         self.sink: OpportunitySink = sink if sink is not None else MemorySink()
+        self.deferred = deferred
         self._clock = clock
         self._stale_check = stale_check
         self._next_stale_check = clock.monotonic()
         self._late_after = self.engine.settings.stale_after_ms
         self.late: set[str] = set()
         """Symbols whose data arrives late (withdrawn from the engine)."""
+        self._books: dict[str, OrderBook] = {}
+        self._quotes: dict[str, Quote] = {}
+        self._tickers: dict[str, Ticker] = {}
+        self._withdrawn: list[str] = []
 
     def on_markets(self, markets: Sequence[Market]) -> None:
         """Rebuild the graph and cycles from the instance's markets."""
@@ -48,19 +57,17 @@ class ArbitrageObserver:
         self._flush()
 
     def on_records(self, records: Sequence[Record]) -> None:
-        """Feed a batch of records, then publish what changed.
+        """Take a batch of records; unless ``deferred``, :meth:`drain` at once.
 
-        Only each market's state at the end of the batch is evaluated: its last book, its last
-        ticker and its last quote, each only if it came after the book (a quote with an update id
-        stays: the engine orders it against the book by that id). The opportunities after the
-        batch are the same as with every record applied in turn; a cycle that would open and close
-        again inside one batch (a few ms of market data) is not reported.
+        Only each market's state at the end is kept: its last book, its last ticker and its last
+        quote, each only if it came after the book (a quote with an update id stays: the engine
+        orders it against the book by that id). The opportunities are the same as with every record
+        applied in turn; a cycle that would open and close again in between (a few ms of market
+        data) is not reported.
         """
-        books: dict[str, OrderBook] = {}
-        quotes: dict[str, Quote] = {}
-        tickers: dict[str, Ticker] = {}
+        books, quotes, tickers = self._books, self._quotes, self._tickers
         late, late_after = self.late, self._late_after
-        withdrawn: list[str] = []
+        withdrawn = self._withdrawn
         for record in records:
             symbol = record.symbol
             if isinstance(record, Quote):
@@ -83,19 +90,27 @@ class ArbitrageObserver:
             elif symbol not in late:
                 late.add(symbol)
                 withdrawn.append(symbol)
+        if not self.deferred:
+            self.drain()
+
+    def drain(self) -> None:
+        """Apply the state taken since the last drain, then publish what changed."""
         engine = self.engine
-        for symbol in withdrawn:
-            engine.withdraw(symbol)
-        apply = engine.apply
-        groups: tuple[Mapping[str, Record], ...] = (books, tickers, quotes)
+        if self._withdrawn:
+            for symbol in self._withdrawn:
+                engine.withdraw(symbol)
+            self._withdrawn = []
+        late, apply = self.late, engine.apply
+        groups: tuple[Mapping[str, Record], ...] = (self._books, self._tickers, self._quotes)
         for group in groups:
             for symbol, record in group.items():
                 if symbol not in late:
                     apply(record)
+        self._books, self._quotes, self._tickers = {}, {}, {}
         now = self._clock.monotonic()
         if now >= self._next_stale_check:
             self._next_stale_check = now + self._stale_check
-            self.engine.flag_stale()
+            engine.flag_stale()
         self._flush()
 
     def _flush(self) -> None:

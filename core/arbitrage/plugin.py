@@ -15,10 +15,14 @@ def quotewire_event_observer(
     instance: str, plugin: str, config: InstanceConfig, store: StoreWriter | None
 ) -> EventObserver | None:
     """An :class:`ArbitrageObserver` configured from the instance (fee, ``options.arbitrage``),
-    writing to Redis through the collector's ``store`` (kept in memory outside a collector); none
-    when arbitrage is disabled or runs as a service (:mod:`core.arbitrage.service`)."""
+    writing to Redis through the collector's ``store`` and evaluating before each of its flushes
+    (kept in memory and evaluated per batch outside a collector); none when arbitrage is disabled or
+    runs as a service (:mod:`core.arbitrage.service`)."""
     settings = settings_for(plugin, taker_fee=config.taker_fee, options=config.options)
     if not settings.enabled or settings.runs_in == "service":
         return None  # (a service's engine runs in quotewire arbitrage)
-    sink = RedisOpportunitySink(store) if store is not None else None
-    return ArbitrageObserver(instance, settings, sink=sink)
+    if store is None:
+        return ArbitrageObserver(instance, settings)
+    observer = ArbitrageObserver(instance, settings, sink=RedisOpportunitySink(store), deferred=True)
+    store.before_flush(observer.drain)
+    return observer

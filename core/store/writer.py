@@ -198,6 +198,8 @@ class StoreWriter:
         self._written_markets: dict[str, tuple[dict[str, bytes], bytes]] = {}
         self._written_ranked: dict[str, dict[str, _Ranked]] = {}
         self._reset_callbacks: list[Callable[[], None]] = []
+        self._flush_hooks: list[Callable[[], None]] = []
+        self._next_hook_log = 0.0
         self._sentinel = self.keys.writer_sentinel(uuid.uuid4().hex[:12])
         self._sentinel_seen = False
         self._connection: ConnectionInterface | None = None
@@ -253,6 +255,23 @@ class StoreWriter:
     def on_reset(self, callback: Callable[[], None]) -> None:
         """Register ``callback`` to run after Redis lost its data and the latest state was rewritten."""
         self._reset_callbacks.append(callback)
+
+    def before_flush(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` at the start of every flush, before the pending writes are taken: what it
+        queues goes out in that flush (an arbitrage observer evaluates the records that arrived
+        since the last flush, at no cost in latency). A hook that raises is logged, at most every
+        10 s, and the flush goes on."""
+        self._flush_hooks.append(hook)
+
+    def _run_flush_hooks(self) -> None:
+        for hook in self._flush_hooks:
+            try:
+                hook()
+            except Exception:
+                now = self.clock.monotonic()
+                if now >= self._next_hook_log:
+                    self._next_hook_log = now + 10.0
+                    log.exception("store: a before-flush hook failed (%r)", hook)
 
     # ---- input (hot path, synchronous) ----------------------------------------------------------
     def put(self, record: Record) -> None:
@@ -395,6 +414,7 @@ class StoreWriter:
         Raises :class:`StorageError` when Redis cannot be reached (the batch is kept for later).
         """
         async with self._flush_lock:
+            self._run_flush_hooks()
             started = self.clock.monotonic()
             batch, self._pending = self._pending, _Batch()
             batch.history, taken = self._take_history()

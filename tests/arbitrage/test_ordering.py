@@ -147,3 +147,25 @@ def test_the_service_conflates_a_flush_as_the_observer_does() -> None:
         {"channel": "trade", "symbol": "B", "n": 7},
     ]
     assert [d["n"] for d in _engine_documents(documents)] == [4, 5, 6, 1]
+
+
+def test_a_deferred_observer_evaluates_the_markets_as_they_stand_at_the_drain() -> None:
+    sink = MemorySink()
+    watching = ArbitrageObserver(INSTANCE, settings(), sink=sink, clock=FixedClock(T0), deferred=True)
+    watching.on_markets([market("BTC/USDT"), market("ETH/BTC"), market("ETH/USDT")])
+    watching.on_records([
+        quote("BTC/USDT", "99.9", "5", "100", "1"),
+        quote("ETH/BTC", "0.0999", "500", "0.1", "100"),
+    ])  # fmt: skip
+    watching.on_records([quote("ETH/USDT", "11", "100", "11.01", "500")])  # replaced by the book…
+    watching.on_records([book("ETH/USDT", *CHEAP_BOOK)])
+    assert watching.engine.opportunities() == []  # nothing evaluated yet
+    watching.drain()
+    assert sink.opportunities(INSTANCE) == []
+    watching.on_records([quote("ETH/USDT", "11", "2", "11.01", "500")])  # …this one sits on top of it
+    watching.drain()
+    (found,) = sink.opportunities(INSTANCE)
+    assert found.id == FORWARD and found.legs[2].price == Decimal(11) and found.legs[2].amount <= 2
+    events = len(sink.events)
+    watching.drain()
+    assert len(sink.events) == events

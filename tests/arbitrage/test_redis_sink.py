@@ -72,7 +72,8 @@ async def test_plugin_writes_opportunities_to_the_collectors_store(
     observer = found[0]
     observer.on_markets(MARKETS)
     observer.on_records(mispriced())  # type: ignore[arg-type]
-    await writer.flush()
+    assert observer.deferred and observer.engine.opportunities() == []  # evaluated at the flush…
+    await writer.flush()  # …and written by it
     async with StoreReader(redis_url) as reader:
         stored = [Opportunity.model_validate_json(d) for d in await reader.opportunities(INSTANCE)]
         assert [(o.id, o.net_return, o.size) for o in stored] == [
