@@ -85,6 +85,7 @@ class ArbitrageEngine:
         hurdle = 1.0 + float(self._threshold)
         self._bound = (math.log(hurdle) if hurdle > 0 else NO_RATE) - self.settings.screen_epsilon
         self._usd = frozenset(self.settings.usd_assets)
+        self._stale_after_ms = self.settings.stale_after_ms
         self._load(MarketGraph((), self.settings.preferred_starts), {})
 
     # ---- market set ----------------------------------------------------------------------------
@@ -181,11 +182,12 @@ class ArbitrageEngine:
         market = self.graph.index.get(symbol)
         if market is None:
             return
+        direct = self._direct_time
         if summary:
-            if time - self._direct_time[market] <= self.settings.stale_after_ms:
+            if time - direct[market] <= self._stale_after_ms:
                 return
         else:
-            self._direct_time[market] = max(time, self._direct_time[market])
+            direct[market] = max(direct[market], time)
             if sequence is not None:
                 book = self._book_seq[market]
                 if book is not None and sequence <= book[0] and time - book[1] <= SEQUENCE_WINDOW_MS:
@@ -206,7 +208,7 @@ class ArbitrageEngine:
         market = self.graph.index.get(symbol)
         if market is None:
             return
-        self._direct_time[market] = max(time, self._direct_time[market])
+        self._direct_time[market] = max(self._direct_time[market], time)
         book = from_levels(bids, asks, time)
         if sequence is not None:
             self._book_seq[market] = (sequence, time)
