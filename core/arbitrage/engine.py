@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal, localcontext
 from itertools import compress
 from operator import add
-from typing import Any
+from typing import Any, cast
 
 from core.arbitrage.book import Book, Level, from_levels, from_quote
 from core.arbitrage.evaluate import CONTEXT, Evaluation, LegSpec, evaluate
@@ -86,6 +86,7 @@ class ArbitrageEngine:
         self._bound = (math.log(hurdle) if hurdle > 0 else NO_RATE) - self.settings.screen_epsilon
         self._usd = frozenset(self.settings.usd_assets)
         self._stale_after_ms = self.settings.stale_after_ms
+        self._use_event_time = self.settings.use_event_time
         self._load(MarketGraph((), self.settings.preferred_starts), {})
 
     # ---- market set ----------------------------------------------------------------------------
@@ -149,19 +150,19 @@ class ArbitrageEngine:
     # ---- updates -------------------------------------------------------------------------------
     def apply(self, record: Record) -> None:
         """Feed one record: a Quote, an OrderBook, or a Ticker with bid, ask and both sizes."""
-        if isinstance(record, Quote):
-            bid_level, ask_level = (record.bid, record.bid_size), (record.ask, record.ask_size)
-            time = self._time_of(record)
-            self.update_top(record.symbol, bid_level, ask_level, time, sequence=record.sequence)
-        elif isinstance(record, OrderBook):
-            self.update_book(record.symbol, record.bids, record.asks, self._time_of(record), record.sequence)
-        elif isinstance(record, Ticker) and (top := ticker_top(record)) is not None:
-            self.update_top(record.symbol, *top, self._time_of(record), summary=True)
-
-    def _time_of(self, record: Record) -> int:
-        if self.settings.use_event_time and record.event_time is not None:
-            return record.event_time
-        return record.receive_time
+        kind = type(record)  # (exact types: isinstance() on another pydantic model costs ~10x)
+        if kind is not Quote and kind is not OrderBook and kind is not Ticker:
+            return
+        fields: dict[str, Any] = record.__dict__  # one attribute read instead of several
+        event_time: int | None = fields["event_time"]
+        time: int = event_time if self._use_event_time and event_time is not None else fields["receive_time"]
+        if kind is Quote:
+            bid_level, ask_level = (fields["bid"], fields["bid_size"]), (fields["ask"], fields["ask_size"])
+            self.update_top(fields["symbol"], bid_level, ask_level, time, sequence=fields["sequence"])
+        elif kind is OrderBook:
+            self.update_book(fields["symbol"], fields["bids"], fields["asks"], time, fields["sequence"])
+        elif (top := ticker_top(cast(Ticker, record))) is not None:
+            self.update_top(fields["symbol"], *top, time, summary=True)
 
     def update_top(
         self,

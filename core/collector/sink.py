@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from core.clock import Clock
 from core.collector.metrics import InstanceMetrics, ThrottledLog
@@ -80,14 +81,17 @@ class RecordSink:
         keep = kept.append
         recent_trades = self._trades
         for record in records:
-            if isinstance(record, Trade):
-                seen = recent_trades.get(record.symbol)
+            kind = type(record)  # (records are the model classes themselves: isinstance() on a
+            if kind is Trade:  # pydantic model of another class runs its metaclass's Python check)
+                fields = record.__dict__
+                symbol = fields["symbol"]
+                seen = recent_trades.get(symbol)
                 if seen is None:
-                    seen = recent_trades[record.symbol] = _RecentIds(TRADE_MEMORY)
-                if not seen.add(record.id):
+                    seen = recent_trades[symbol] = _RecentIds(TRADE_MEMORY)
+                if not seen.add(fields["id"]):
                     continue
-            elif isinstance(record, Kline):
-                self._advance_cursor(record, live)
+            elif kind is Kline:
+                self._advance_cursor(cast(Kline, record), live)
             keep(record)
         if not kept:
             return 0

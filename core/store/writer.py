@@ -290,17 +290,18 @@ class StoreWriter:
         publish = self.publish
         count = appended = 0
         for record in records:
-            payload = encode(record)
-            instance = record.instance
-            channel = record.channel  # type: ignore[attr-defined]
-            interval = record.interval if channel is Channel.KLINE else None  # type: ignore[attr-defined]
-            slot = (instance, record.symbol, channel, interval)
+            fields: dict[str, Any] = record.__dict__  # read once: a model's attributes cost ~9x more
+            payload = encode(record, fields)
+            instance = fields["instance"]
+            channel = fields["channel"]
+            interval = fields["interval"] if channel is Channel.KLINE else None
+            slot = (instance, fields["symbol"], channel, interval)
             found = slots.get(slot)
             kind, key, fresh_field = found if found is not None else self._slot(record, slot)
             if kind is _LATEST:
                 latest[key] = payload
             elif kind is _KLINE:
-                open_time: int = record.open_time  # type: ignore[attr-defined]
+                open_time: int = fields["open_time"]
                 series = klines.get(key)
                 if series is None:
                     series = klines[key] = {}
@@ -313,7 +314,7 @@ class StoreWriter:
             fresh = freshness.get(instance)
             if fresh is None:
                 fresh = freshness[instance] = {}
-            fresh[fresh_field] = record.receive_time
+            fresh[fresh_field] = fields["receive_time"]
             if publish:
                 published = events.get(instance)
                 if published is None:
