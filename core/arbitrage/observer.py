@@ -69,11 +69,14 @@ class ArbitrageObserver:
         books, quotes, tickers = self._books, self._quotes, self._tickers
         late, late_after = self.late, self._late_after
         withdrawn = self._withdrawn
+        # Records are the model classes themselves, so their exact type is compared: isinstance()
+        # against another pydantic class runs its metaclass's check in Python, ~10x the cost. Their
+        # fields are read from __dict__: each attribute read on a model passes pydantic's hook.
         for record in records:
-            kind = type(record)  # (records are the model classes themselves; isinstance() on a
-            if kind is not Quote and kind is not OrderBook and kind is not Ticker:  # pydantic model
-                continue  # of another class runs its metaclass's Python check: ~10x the cost)
-            fields: dict[str, Any] = record.__dict__  # one attribute read instead of several
+            kind = type(record)
+            if kind is not Quote and kind is not OrderBook and kind is not Ticker:
+                continue
+            fields: dict[str, Any] = record.__dict__
             symbol: str = fields["symbol"]
             if kind is Quote:
                 quotes[symbol] = cast(Quote, record)

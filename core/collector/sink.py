@@ -80,9 +80,10 @@ class RecordSink:
         kept: list[Record] = []
         keep = kept.append
         recent_trades = self._trades
+        # exact types: isinstance() against another pydantic class runs its metaclass's check in Python
         for record in records:
-            kind = type(record)  # (records are the model classes themselves: isinstance() on a
-            if kind is Trade:  # pydantic model of another class runs its metaclass's Python check)
+            kind = type(record)
+            if kind is Trade:
                 fields = record.__dict__
                 symbol = fields["symbol"]
                 seen = recent_trades.get(symbol)
