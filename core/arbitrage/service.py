@@ -214,7 +214,9 @@ class ArbitrageService:
         if observer is None:
             return
         records: list[Record] = []
-        for document in _engine_documents(documents):
+        for document in documents:  # (the observer keeps each market's latest state of the flush)
+            if type(document) is not dict or document.get("channel") not in ENGINE_CHANNELS:
+                continue
             try:
                 records.append(record_of(document))
             except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
@@ -281,30 +283,6 @@ class ArbitrageService:
         self._markets[instance] = markets
         self.observers[instance].on_markets(markets)
         return True
-
-
-def _engine_documents(documents: list[Any]) -> list[dict[str, Any]]:
-    """Of one flush's records, those an engine takes, conflated as the engine would: per symbol the
-    last book, then the last ticker and the last quote after it, a quote with an update id also
-    before it (see :meth:`ArbitrageObserver.on_records`)."""
-    books: dict[Any, dict[str, Any]] = {}
-    tickers: dict[Any, dict[str, Any]] = {}
-    quotes: dict[Any, dict[str, Any]] = {}
-    for document in documents:
-        if type(document) is not dict:
-            continue
-        channel, symbol = document.get("channel"), document.get("symbol")
-        if channel == "quote":
-            quotes[symbol] = document
-        elif channel == "ticker":
-            tickers[symbol] = document
-        elif channel == "depth":
-            books[symbol] = document
-            tickers.pop(symbol, None)
-            pending = quotes.get(symbol)
-            if pending is not None and (pending.get("sequence") is None or document.get("sequence") is None):
-                del quotes[symbol]
-    return [*books.values(), *tickers.values(), *quotes.values()]
 
 
 def record_of(document: dict[str, Any]) -> Record:

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 from core.arbitrage import ArbitrageEngine, ArbitrageObserver, ArbitrageSettings, MemorySink
 from core.arbitrage.engine import SEQUENCE_WINDOW_MS
-from core.arbitrage.service import _engine_documents
 from core.models import Ticker
 from tests.arbitrage.support import INSTANCE, FixedClock, book, market, quote
 
@@ -134,19 +133,6 @@ def test_observer_does_not_let_a_ticker_displace_the_quote_before_it() -> None:
     watching, sink = observer()
     watching.on_records([quote("ETH/USDT", "11", "100", "11.01", "500"), ticker(T0)])
     assert [o.id for o in sink.opportunities(INSTANCE)] == [FORWARD]
-
-
-def test_the_service_conflates_a_flush_as_the_observer_does() -> None:
-    documents = [
-        {"channel": "quote", "symbol": "A", "sequence": 30, "n": 1},
-        {"channel": "quote", "symbol": "B", "sequence": None, "n": 2},
-        {"channel": "ticker", "symbol": "A", "n": 3},
-        {"channel": "depth", "symbol": "A", "sequence": 25, "n": 4},
-        {"channel": "depth", "symbol": "B", "sequence": 7, "n": 5},
-        {"channel": "ticker", "symbol": "B", "n": 6},
-        {"channel": "trade", "symbol": "B", "n": 7},
-    ]
-    assert [d["n"] for d in _engine_documents(documents)] == [4, 5, 6, 1]
 
 
 def test_a_deferred_observer_evaluates_the_markets_as_they_stand_at_the_drain() -> None:
