@@ -6,6 +6,7 @@ Python code runs.
 * ``exchanges.binance._levels``: the native side of the Binance local book (see
   exchanges/binance/levels.py);
 * ``core.store._resp``: the store's Redis commands packed into RESP (see core/store/resp.py);
+* ``core._records``: records assembled without validation (see core/records.py);
 * the modules every stream frame passes through (:data:`COMPILED`), compiled to C by mypyc from
   the same strictly typed sources mypy checks. ``QUOTEWIRE_PURE_PYTHON=1`` skips them.
 """
@@ -101,6 +102,12 @@ setup(
         Extension(
             "core.store._resp",
             sources=["core/store/_resp.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
+        Extension(
+            "core._records",
+            sources=["core/_records.c"],
             extra_compile_args=["-O2"],
             optional=True,
         ),

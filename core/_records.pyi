@@ -1,0 +1,6 @@
+"""Stub of the C extension ``core/_records.c`` (see :mod:`core.records`)."""
+
+from typing import Any
+
+def bind(base_model: type[Any], /) -> None: ...
+def build(model: type[Any], template: dict[str, Any], values: dict[str, Any], /) -> Any: ...

@@ -1,0 +1,102 @@
+"""The two builds of unvalidated records (C and Python) give what pydantic's validation gives."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import pickle
+import sys
+from decimal import Decimal
+from typing import Any
+
+import pydantic
+import pytest
+
+from core.models import Channel, OrderBook, Quote
+from core.records import NATIVE, Build, build_python, trusted
+
+BUILDS: list[Build] = [b for b in (NATIVE, build_python) if b is not None]
+QUOTE = {"instance": "b", "symbol": "X/Y", "event_time": None, "receive_time": 1, "bid": Decimal("1"),
+         "bid_size": Decimal("2"), "ask": Decimal("3"), "ask_size": Decimal("4")}  # fmt: skip
+
+
+def template_of(model: type[pydantic.BaseModel]) -> dict[str, Any]:
+    """Every field of ``model`` with its default, as :func:`trusted` passes them."""
+    return {name: info.get_default() for name, info in model.model_fields.items()}
+
+
+def test_the_native_build_is_built() -> None:
+    """The C build is made by the install on any machine with a compiler (as CI's)."""
+    assert NATIVE is not None
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_a_built_record_equals_the_validated_one(build: Build) -> None:
+    quote = build(Quote, template_of(Quote), dict(QUOTE))
+    validated = Quote.model_validate(QUOTE)
+    assert type(quote) is Quote
+    assert quote == validated
+    assert quote.channel is Channel.QUOTE and quote.sequence is None
+    assert list(quote.__dict__) == list(validated.__dict__)
+    assert quote.model_fields_set == set(QUOTE) == validated.model_fields_set
+    assert quote.model_dump_json() == validated.model_dump_json()
+    assert quote.model_dump(exclude_unset=True) == validated.model_dump(exclude_unset=True)
+    assert quote.__pydantic_extra__ is None and quote.__pydantic_private__ is None
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_a_built_record_behaves_as_a_model(build: Build) -> None:
+    quote = build(Quote, template_of(Quote), dict(QUOTE))
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        quote.bid = Decimal("9")
+    assert pickle.loads(pickle.dumps(quote)) == quote
+    assert copy.deepcopy(quote) == quote
+    assert quote.model_copy(update={"sequence": 5}).sequence == 5
+    assert gc.is_tracked(quote)
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_unknown_fields_are_named(build: Build) -> None:
+    with pytest.raises(TypeError, match=r"Quote: unknown fields \['colour', 'size'\]"):
+        build(Quote, template_of(Quote), {**QUOTE, "size": 1, "colour": "red"})
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_building_keeps_no_reference(build: Build) -> None:
+    """The C build owns what it creates: nothing leaks a reference, on success or on error."""
+    template, values = template_of(Quote), dict(QUOTE)
+    bid = values["bid"]
+    before = sys.getrefcount(bid), sys.getrefcount(template), sys.getrefcount(values)
+    for _ in range(1000):
+        build(Quote, template, values)
+        with pytest.raises(TypeError):
+            build(Quote, template, {**values, "colour": "red"})
+    gc.collect()
+    assert (sys.getrefcount(bid), sys.getrefcount(template), sys.getrefcount(values)) == before
+
+
+def test_trusted_uses_the_native_build() -> None:
+    assert trusted(Quote, **QUOTE) == Quote.model_validate(QUOTE)
+
+
+def test_the_native_build_refuses_wrong_arguments() -> None:
+    assert NATIVE is not None
+    with pytest.raises(TypeError):
+        NATIVE(Quote, [], {})  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        NATIVE("Quote", {}, {})  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        NATIVE(Quote, {}, None)  # type: ignore[arg-type]
+    book = NATIVE(OrderBook, template_of(OrderBook), {"instance": "b"})
+    assert book.instance == "b" and book.model_fields_set == {"instance"}
+
+
+def test_records_of_the_same_names_share_a_fields_set_that_copies_keep_apart() -> None:
+    first, second = trusted(Quote, **QUOTE), trusted(Quote, **QUOTE)
+    assert first.model_fields_set == second.model_fields_set == set(QUOTE)
+    assert first.model_fields_set is second.model_fields_set or NATIVE is None
+    updated = first.model_copy(update={"sequence": 7})
+    assert updated.model_fields_set == {*QUOTE, "sequence"}
+    assert first.model_fields_set == second.model_fields_set == set(QUOTE)
+    other = trusted(Quote, **QUOTE, sequence=3)
+    assert other.model_fields_set == {*QUOTE, "sequence"} and first.model_fields_set == set(QUOTE)
