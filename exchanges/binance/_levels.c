@@ -19,6 +19,8 @@
 #include <Python.h>
 #include <string.h>
 
+#include "_decimals.h" /* core/_decimals.h: Decimals of text, cached */
+
 #define MAX_TEXT 40      /* longest price or amount text kept */
 #define MAX_INT_DIGITS 19
 #define MAX_FRAC_DIGITS 18
@@ -53,6 +55,7 @@ static PyObject *decimal_type;        /* decimal.Decimal */
 static PyObject *encoded_levels_type; /* core.models.EncodedLevels */
 static PyObject *json_name;           /* "json" */
 static PyObject *NotPlainError;
+static const QwDecimalsAPI *decimals; /* core._decimals's C API, or NULL when it was not built */
 
 /* ---- text ------------------------------------------------------------------------------------ */
 
@@ -132,6 +135,21 @@ static PyObject *check_rows(PyObject *module, PyObject *rows) {
     }
     Py_INCREF(rows);
     return rows;
+}
+
+/* check_rows_or(fallback, rows) -> check_rows(rows), or fallback(rows) when they are not plain (a
+ * spelling to normalise, or a malformed row for the fallback to name). One C call per depth side,
+ * where a Python wrapper around check_rows cost a Python frame. */
+static PyObject *check_rows_or(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *checked;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "check_rows_or() takes a fallback and rows");
+        return NULL;
+    }
+    checked = check_rows(module, args[1]);
+    if (checked != NULL || !PyErr_ExceptionMatches(NotPlainError)) return checked;
+    PyErr_Clear();
+    return PyObject_CallOneArg(args[0], args[1]);
 }
 
 /* ---- the side -------------------------------------------------------------------------------- */
@@ -284,27 +302,32 @@ static PyObject *Levels_clear(LevelsObject *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+/* A new Decimal of a level's text: from core._decimals's table when it is there (a market's prices
+ * recur on its tick grid, and many amounts recur), else made here. */
+static PyObject *decimal_of(const char *text, Py_ssize_t length) {
+    PyObject *str, *decimal;
+    if (decimals != NULL) return decimals->decimal_of(text, length);
+    str = PyUnicode_FromStringAndSize(text, length);
+    if (str == NULL) return NULL;
+    decimal = PyObject_CallOneArg(decimal_type, str);
+    Py_DECREF(str);
+    return decimal;
+}
+
 /* The cached (Decimal, Decimal) tuple of a level (a borrowed reference). */
 static PyObject *level_tuple(Level *level) {
     if (level->level == NULL) {
-        PyObject *price = NULL, *amount = NULL, *text;
-        text = PyUnicode_FromStringAndSize(level->price, level->plen);
-        if (text == NULL) return NULL;
-        price = PyObject_CallOneArg(decimal_type, text);
-        Py_DECREF(text);
+        PyObject *price, *amount;
+        price = decimal_of(level->price, level->plen);
         if (price == NULL) return NULL;
-        text = PyUnicode_FromStringAndSize(level->amount, level->alen);
-        if (text == NULL) goto fail;
-        amount = PyObject_CallOneArg(decimal_type, text);
-        Py_DECREF(text);
-        if (amount == NULL) goto fail;
+        amount = decimal_of(level->amount, level->alen);
+        if (amount == NULL) {
+            Py_DECREF(price);
+            return NULL;
+        }
         level->level = PyTuple_Pack(2, price, amount);
         Py_DECREF(price);
         Py_DECREF(amount);
-        return level->level;
-    fail:
-        Py_XDECREF(price);
-        return NULL;
     }
     return level->level;
 }
@@ -434,6 +457,8 @@ static PyTypeObject LevelsType = {
 };
 
 static PyMethodDef module_methods[] = {
+    {"check_rows_or", (PyCFunction)(void (*)(void))check_rows_or, METH_FASTCALL,
+     "check_rows_or(fallback, rows) -> check_rows(rows), or fallback(rows) when they are not plain."},
     {"check_rows", (PyCFunction)check_rows, METH_O,
      "Return rows when every row is two plain decimal texts with a positive price; else NotPlainError."},
     {NULL, NULL, 0, NULL},
@@ -456,6 +481,8 @@ PyMODINIT_FUNC PyInit__levels(void) {
     encoded_levels_type = PyObject_GetAttrString(models, "EncodedLevels");
     Py_DECREF(models);
     json_name = PyUnicode_InternFromString("json");
+    decimals = PyCapsule_Import(QW_DECIMALS_CAPSULE, 0);
+    if (decimals == NULL) PyErr_Clear(); /* not built: the Decimals are made here */
     if (decimal_type == NULL || encoded_levels_type == NULL || json_name == NULL) return NULL;
     module = PyModule_Create(&levels_module);
     if (module == NULL) return NULL;

@@ -1,5 +1,6 @@
 """Stub of the C extension ``exchanges/binance/_levels.c`` (see :mod:`exchanges.binance.levels`)."""
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -8,6 +9,7 @@ from core.models import EncodedLevels
 class NotPlainError(ValueError): ...
 
 def check_rows(rows: Any) -> list[Any]: ...
+def check_rows_or(fallback: Callable[[Any], list[Any]], rows: Any, /) -> list[Any]: ...
 
 class Levels:
     def __init__(self, *, descending: bool, max_levels: int = 0) -> None: ...

@@ -22,6 +22,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any, Protocol
 
 from core.decimals import MAX_MAGNITUDE, check_magnitude
@@ -242,17 +243,17 @@ def _native_kit() -> LevelsKit | None:
         return None
     native_check, not_plain = _levels.check_rows, _levels.NotPlainError
 
-    def check(rows: Any) -> Rows:
-        try:
-            return native_check(rows)
-        except not_plain:
-            pass
-        # another spelling a Decimal accepts (or a malformed row: levels() says what is wrong)
+    def normalised(rows: Any) -> Rows:
+        """Rows that are not plain text: another spelling a Decimal accepts, or a malformed row
+        (:func:`levels` says what is wrong)."""
         plain = _plain_rows(levels(rows))
         try:
             return native_check(plain)
         except not_plain:
             raise ValueError("book levels beyond the native book's range (19 digits . 18 places)") from None
+
+    # one C call for plain rows, the common case (a Python wrapper cost a frame per depth side)
+    check: Callable[[Any], Rows] = partial(_levels.check_rows_or, normalised)
 
     def snapshot_rows(snapshot_levels: list[BookLevel]) -> Rows:
         return check(_plain_rows(snapshot_levels))

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
 
@@ -25,17 +25,28 @@ MARKET_STATUS: Mapping[str, str] = {"TRADING": "trading", "BREAK": "halted", "HA
 """exchangeInfo ``status`` → :attr:`Market.status` (anything else counts as halted)."""
 
 
-@dataclass(frozen=True, slots=True)
 class DepthDiff:
-    """One ``depthUpdate`` event: levels changed between update ids ``first_id`` and ``last_id``."""
+    """One ``depthUpdate`` event: levels changed between update ids ``first_id`` and ``last_id``.
 
-    symbol: str
-    first_id: int
-    last_id: int
-    event_time: int | None
-    bids: Rows
-    """Changed bid levels as the parser's :attr:`~BinanceParser.levels_kit` checked them."""
-    asks: Rows
+    A plain (compiled) class, read-only by convention: a dataclass's ``__init__`` stays Python code
+    under mypyc, a Python frame per depth event.
+    """
+
+    __slots__ = ("asks", "bids", "event_time", "first_id", "last_id", "symbol")
+
+    def __init__(  # noqa: PLR0917  (the fields in order, as the dataclass it replaced took them)
+        self, symbol: str, first_id: int, last_id: int, event_time: int | None, bids: Rows, asks: Rows
+    ) -> None:
+        self.symbol = symbol
+        self.first_id = first_id
+        self.last_id = last_id
+        self.event_time = event_time
+        self.bids = bids
+        """Changed bid levels as the parser's :attr:`~BinanceParser.levels_kit` checked them."""
+        self.asks = asks
+
+    def __repr__(self) -> str:
+        return f"DepthDiff({self.symbol!r}, U={self.first_id}, u={self.last_id}, E={self.event_time})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +89,9 @@ def _malformed(what: str, symbol: str, exc: BaseException) -> BadResponseError:
     detail = exc.errors(include_url=False)[0]["msg"] if isinstance(exc, ValidationError) else exc
     return BadResponseError(f"binance: {where}malformed {what} ({type(exc).__name__}: {detail})")
 
+
+_INTERVALS: Final = {interval.value: interval for interval in Interval}
+"""Intervals by Binance's code (``Interval.parse`` is a Python call, one per kline event)."""
 
 _SHAPE_ERRORS = (
     KeyError,
@@ -377,7 +391,7 @@ class BinanceParser:
                 symbol=self.unified(native),
                 event_time=_int(e["E"]),
                 receive_time=receive_time,
-                interval=Interval.parse(k["i"]),
+                interval=_INTERVALS.get(k["i"]) or Interval.parse(k["i"]),
                 open_time=_int(k["t"]),
                 close_time=_int(k["T"]),
                 open=exact(k["o"]),

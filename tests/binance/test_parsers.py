@@ -164,6 +164,16 @@ def test_ws_depth_diff(depth_parser: BinanceParser, binance_fixture: Load) -> No
     assert diff.asks == []
 
 
+def test_other_spellings_of_depth_levels_are_normalised(
+    depth_parser: BinanceParser, binance_fixture: Load
+) -> None:
+    """Text a Decimal accepts but the native book does not keep as is (an exponent, leading zeros)
+    takes the normalising path; the levels are the same numbers."""
+    rows = [["1.5E-3", "2"], ["0012.50", "1e1"], ["0.1", "3"]]
+    diff = depth_parser.ws_depth({**binance_fixture("ws_depthUpdate"), "b": rows, "a": []})
+    assert exact_levels(diff.bids) == [(Decimal(p), Decimal(a)) for p, a in rows]
+
+
 def test_tiny_prices_stay_exact(parser: BinanceParser) -> None:
     event = {"e": "trade", "E": 1, "s": "BNBBTC", "t": 1, "p": "0.00001230", "q": "1.0", "T": 1, "m": False}
     price = parser.ws_price(event, NOW)

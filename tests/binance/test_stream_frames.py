@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 from core.clock import SYSTEM_CLOCK
 from core.errors import TransientError, VenueShutdownError
 from core.models import Channel, OrderBook, Price, Quote, Record, Trade
-from exchanges.binance.frames import DEEPENING_LOG_EVERY_S, REFRESH_EVERY_S, StreamStats, refresh_levels
+from exchanges.binance.frames import (
+    DEEPENING_LOG_EVERY_S,
+    REFRESH_EVERY_S,
+    Outbox,
+    StreamStats,
+    refresh_levels,
+)
 from exchanges.binance.parsers import BinanceParser, DepthSnapshot
 from exchanges.binance.streams import (
     SnapshotGate,
@@ -63,6 +69,23 @@ class Session:
 def renamed(frame: dict[str, Any], native: str) -> dict[str, Any]:
     data = {**frame["data"], "s": native}
     return {"stream": f"{native.lower()}@depth@100ms", "data": data}
+
+
+async def test_the_outbox_wakes_its_consumer_once_per_batch_and_again_after() -> None:
+    outbox, price = Outbox(), Price(instance="b", symbol="X/Y", event_time=None, receive_time=1, price="1")
+    for _ in range(3):
+        outbox.add(price)
+    await asyncio.wait_for(outbox.wait(), 1)
+    assert outbox.take() == [price] * 3
+    waiting = asyncio.ensure_future(outbox.wait())
+    await asyncio.sleep(0)
+    assert not waiting.done()  # nothing new: the consumer sleeps
+    outbox.put([price])
+    await asyncio.wait_for(waiting, 1)
+    assert outbox.take() == [price]
+    outbox.fail(TransientError("gone"))
+    await asyncio.wait_for(outbox.wait(), 1)
+    assert isinstance(outbox.error, TransientError) and outbox.take() == []
 
 
 def test_plan_streams_dedupes_trade_streams() -> None:
