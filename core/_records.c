@@ -1,21 +1,41 @@
 /* Pydantic records assembled without validation, in C (the native side of core/records.py).
  *
- * core.records.trusted builds a record of values an adapter already checked: the model's defaults
- * merged with the values become its __dict__, the values' names its __pydantic_fields_set__, and
- * __pydantic_extra__ / __pydantic_private__ are None, exactly as pydantic's model_construct leaves
- * them. In Python that takes four object.__setattr__ calls through a slot wrapper, a set() and two
- * dict merges: ~11k instructions a record, 14% of the collector's in-process path. Here the same
- * steps are direct C calls, and records of the same model and field names share one fields set;
- * the slots are set through their own descriptors (looked up once on pydantic's BaseModel), so no
- * private CPython structure is touched.
+ * trusted(model, **values) builds a record of values an adapter already checked: the model's
+ * defaults updated with the values become its __dict__ (in field order), the values' names its
+ * __pydantic_fields_set__, and __pydantic_extra__ / __pydantic_private__ are None, exactly as
+ * pydantic's model_construct leaves them. In Python that took four object.__setattr__ calls
+ * through a slot wrapper, a set() and two dict merges, after the caller had built a dict of the
+ * keyword arguments: ~13k instructions a record, 14% of the collector's in-process path.
+ *
+ * Here it is called with the keyword names as one tuple (vectorcall), so no dict of them is made.
+ * Each (model, names in order) gets a plan the first time: the names are checked against the
+ * model's fields once, and one fields set is made that all its records share (the models are
+ * frozen, pydantic never adds to the set, and model_copy copies it before an update). The names of
+ * a call site are the same interned strings each time, so plans are matched by identity. The slots
+ * are set through their own descriptors (looked up once on pydantic's BaseModel), so no private
+ * CPython structure is touched.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-/* The member descriptors of BaseModel's three slots, set by bind(). */
+/* Set by bind(): BaseModel's three slots, the models' templates and what makes a missing one. */
 static PyObject *fields_set_slot = NULL;
 static PyObject *extra_slot = NULL;
 static PyObject *private_slot = NULL;
+static PyObject *templates = NULL;        /* dict: model -> {field: default} in field order */
+static PyObject *template_factory = NULL; /* model -> its template (stored in templates) */
+static PyObject *no_names = NULL;         /* () */
+
+#define PLANS 64
+
+typedef struct {
+    PyObject *model; /* strong references, kept for the process's life */
+    PyObject *names; /* the keyword names' tuple first seen */
+    PyObject *fields_set;
+} Plan;
+
+static Plan plans[PLANS];
+static int plan_count = 0;
 
 static int set_slot(PyObject *slot, PyObject *record, PyObject *value) {
     descrsetfunc set = Py_TYPE(slot)->tp_descr_set;
@@ -34,15 +54,16 @@ static PyObject *lookup_slot(PyObject *namespace, const char *name) {
 }
 
 PyDoc_STRVAR(bind_doc,
-             "bind(base_model)\n--\n\n"
-             "Find the slots of ``base_model`` (pydantic's BaseModel) that build() sets.");
+             "bind(base_model, templates, template_factory, /)\n--\n\n"
+             "Find the slots of ``base_model`` (pydantic's BaseModel) that trusted() sets; a model's\n"
+             "template is ``templates[model]``, made by ``template_factory(model)`` when missing.");
 
-static PyObject *bind(PyObject *module, PyObject *base_model) {
-    if (!PyType_Check(base_model)) {
-        PyErr_SetString(PyExc_TypeError, "bind() takes pydantic's BaseModel class");
+static PyObject *bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyType_Check(args[0]) || !PyDict_CheckExact(args[1]) || !PyCallable_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "bind() takes BaseModel, a dict and a callable");
         return NULL;
     }
-    PyObject *namespace = ((PyTypeObject *)base_model)->tp_dict;
+    PyObject *namespace = ((PyTypeObject *)args[0])->tp_dict;
     PyObject *fields_set = lookup_slot(namespace, "__pydantic_fields_set__");
     PyObject *extra = fields_set ? lookup_slot(namespace, "__pydantic_extra__") : NULL;
     PyObject *private = extra ? lookup_slot(namespace, "__pydantic_private__") : NULL;
@@ -54,131 +75,132 @@ static PyObject *bind(PyObject *module, PyObject *base_model) {
     Py_XSETREF(fields_set_slot, fields_set);
     Py_XSETREF(extra_slot, extra);
     Py_XSETREF(private_slot, private);
+    Py_XSETREF(templates, Py_NewRef(args[1]));
+    Py_XSETREF(template_factory, Py_NewRef(args[2]));
     Py_RETURN_NONE;
 }
 
-/* Raise TypeError naming the keys of values that template lacks. */
-static void unknown_fields(PyTypeObject *model, PyObject *template, PyObject *values) {
-    PyObject *unknown = PyList_New(0), *name, *value;
-    Py_ssize_t position = 0;
+/* A borrowed reference to model's template, made on first use. */
+static PyObject *template_of(PyObject *model) {
+    PyObject *template = PyDict_GetItemWithError(templates, model);
+    if (template != NULL || PyErr_Occurred()) return template;
+    PyObject *made = PyObject_CallOneArg(template_factory, model);
+    if (made == NULL) return NULL;
+    Py_DECREF(made);
+    template = PyDict_GetItemWithError(templates, model);
+    if (template == NULL && !PyErr_Occurred())
+        PyErr_Format(PyExc_RuntimeError, "no template stored for %R", model);
+    return template;
+}
+
+static int same_names(PyObject *a, PyObject *b) {
+    Py_ssize_t i, n = PyTuple_GET_SIZE(a);
+    if (a == b) return 1;
+    if (n != PyTuple_GET_SIZE(b)) return 0;
+    for (i = 0; i < n; i++)
+        if (PyTuple_GET_ITEM(a, i) != PyTuple_GET_ITEM(b, i)) return 0;
+    return 1;
+}
+
+/* TypeError naming the names that template lacks (sorted), or another error. */
+static void unknown_fields(PyObject *model, PyObject *template, PyObject *names) {
+    PyObject *unknown = PyList_New(0);
+    Py_ssize_t i;
     if (unknown == NULL) return;
-    while (PyDict_Next(values, &position, &name, &value)) {
-        if (!PyDict_Contains(template, name) && PyList_Append(unknown, name) < 0) {
+    for (i = 0; i < PyTuple_GET_SIZE(names); i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        int found = PyDict_Contains(template, name);
+        if (found < 0 || (!found && PyList_Append(unknown, name) < 0)) {
             Py_DECREF(unknown);
             return;
         }
     }
-    if (PyList_Sort(unknown) == 0) PyErr_Format(PyExc_TypeError, "%s: unknown fields %R", model->tp_name, unknown);
+    if (PyList_Sort(unknown) == 0)
+        PyErr_Format(PyExc_TypeError, "%s: unknown fields %R", ((PyTypeObject *)model)->tp_name, unknown);
     Py_DECREF(unknown);
 }
 
-/* The fields set of each (model, names in order) built so far: one set shared by its records. A
- * record's __pydantic_fields_set__ is only read (its model is frozen: pydantic never adds to it, and
- * model_copy copies it before an update), and making a set of ~9 names cost ~1,600 instructions a
- * record. The names of one call site are the same interned strings each time, so they are compared
- * by identity; a combination beyond the table (or names not interned) gets a set of its own. */
-#define SHARED_SETS 64
-#define SHARED_NAMES 24
-
-typedef struct {
-    PyObject *model; /* strong references, kept for the process's life */
-    Py_ssize_t count;
-    PyObject *names[SHARED_NAMES];
-    PyObject *set;
-} SharedSet;
-
-static SharedSet shared_sets[SHARED_SETS];
-static int shared_count = 0;
-
-static int same_names(const SharedSet *shared, PyObject *values) {
-    Py_ssize_t position = 0, i = 0;
-    PyObject *name, *value;
-    if (shared->count != PyDict_GET_SIZE(values)) return 0;
-    while (PyDict_Next(values, &position, &name, &value))
-        if (shared->names[i++] != name) return 0;
-    return 1;
-}
-
-/* A new reference to the fields set of values: the shared one, else a new set. */
-static PyObject *fields_set_of(PyObject *model, PyObject *values) {
+/* A new reference to the fields set of (model, names), which are all fields of template: the
+ * plan's, else a new set (kept as a new plan while there is room and the names are interned). */
+static PyObject *fields_set_of(PyObject *model, PyObject *names) {
     int i;
-    for (i = 0; i < shared_count; i++)
-        if (shared_sets[i].model == model && same_names(&shared_sets[i], values))
-            return Py_NewRef(shared_sets[i].set);
-    PyObject *set = PySet_New(values);
-    if (set == NULL || shared_count == SHARED_SETS || PyDict_GET_SIZE(values) > SHARED_NAMES) return set;
-    SharedSet *shared = &shared_sets[shared_count];
-    Py_ssize_t position = 0, n = 0;
-    PyObject *name, *value;
-    while (PyDict_Next(values, &position, &name, &value)) {
-        if (!PyUnicode_CHECK_INTERNED(name)) return set;
-        shared->names[n++] = name;
-    }
-    shared->count = PyDict_GET_SIZE(values);
-    for (n = 0; n < shared->count; n++) Py_INCREF(shared->names[n]);
-    shared->model = Py_NewRef(model);
-    shared->set = Py_NewRef(set);
-    shared_count++;
+    Py_ssize_t j;
+    for (i = 0; i < plan_count; i++)
+        if (plans[i].model == model && same_names(plans[i].names, names)) return Py_NewRef(plans[i].fields_set);
+    PyObject *set = PySet_New(names);
+    if (set == NULL || plan_count == PLANS) return set;
+    for (j = 0; j < PyTuple_GET_SIZE(names); j++)
+        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(names, j)) || !PyUnicode_CHECK_INTERNED(PyTuple_GET_ITEM(names, j)))
+            return set;
+    plans[plan_count].model = Py_NewRef(model);
+    plans[plan_count].names = Py_NewRef(names);
+    plans[plan_count].fields_set = Py_NewRef(set);
+    plan_count++;
     return set;
 }
 
-PyDoc_STRVAR(build_doc,
-             "build(model, template, values)\n--\n\n"
-             "A ``model`` whose fields are ``template`` (every field with its default) updated with\n"
-             "``values``, none of them validated; ``values``'s names are its fields set (one set\n"
-             "shared by the records of the same model and names). A name that is not in\n"
-             "``template`` raises TypeError.");
-
-static PyObject *build(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "build() takes model, template and values");
-        return NULL;
-    }
-    PyObject *model = args[0], *template = args[1], *values = args[2];
-    if (fields_set_slot == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "build() before bind()");
-        return NULL;
-    }
-    if (!PyType_Check(model) || !PyDict_CheckExact(template) || !PyDict_CheckExact(values)) {
-        PyErr_SetString(PyExc_TypeError, "build() takes a class, a dict and a dict");
-        return NULL;
-    }
-    /* Set each value into a copy of the template: its keys are all there already, so no resize (a
-     * dict update would first grow the table to hold both dicts' sizes). An unknown name adds a key. */
-    PyObject *data = PyDict_Copy(template), *name, *value;
-    Py_ssize_t position = 0;
-    if (data == NULL) return NULL;
-    while (PyDict_Next(values, &position, &name, &value))
-        if (PyDict_SetItem(data, name, value) < 0) goto fail_data;
-    if (PyDict_GET_SIZE(data) != PyDict_GET_SIZE(template)) {
-        unknown_fields((PyTypeObject *)model, template, values);
-        goto fail_data;
-    }
-    PyObject *fields_set = fields_set_of(model, values);
-    if (fields_set == NULL) goto fail_data;
-    PyTypeObject *type = (PyTypeObject *)model;
+/* model with data as its __dict__ and fields_set as its fields set. */
+static PyObject *assemble(PyTypeObject *type, PyObject *data, PyObject *fields_set) {
     PyObject *record = type->tp_alloc(type, 0);
-    if (record == NULL) goto fail_set;
-    if (PyObject_GenericSetDict(record, data, NULL) < 0 ||
-        set_slot(fields_set_slot, record, fields_set) < 0 || set_slot(extra_slot, record, Py_None) < 0 ||
-        set_slot(private_slot, record, Py_None) < 0) {
+    if (record == NULL) return NULL;
+    if (PyObject_GenericSetDict(record, data, NULL) < 0 || set_slot(fields_set_slot, record, fields_set) < 0
+        || set_slot(extra_slot, record, Py_None) < 0 || set_slot(private_slot, record, Py_None) < 0) {
         Py_DECREF(record);
-        goto fail_set;
+        return NULL;
     }
+    return record;
+}
+
+PyDoc_STRVAR(trusted_doc,
+             "trusted(model, /, **values)\n--\n\n"
+             "A ``model`` of ``values`` (unvalidated) and the other fields' defaults; see\n"
+             "core.records.trusted. A name that is not a field raises TypeError.");
+
+static PyObject *trusted(PyObject *module, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), i, n;
+    PyObject *model, *template, *data, *fields_set, *record;
+    if (fields_set_slot == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "trusted() before bind()");
+        return NULL;
+    }
+    if (nargs != 1 || !PyType_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "trusted() takes a model class, then its fields by name");
+        return NULL;
+    }
+    model = args[0];
+    template = template_of(model);
+    if (template == NULL) return NULL;
+    if (kwnames == NULL) kwnames = no_names;
+    n = PyTuple_GET_SIZE(kwnames);
+    /* Set each value into a copy of the template: its keys are all there already and stay in field
+     * order (an update would first grow the table). An unknown name adds a key. */
+    data = PyDict_Copy(template);
+    if (data == NULL) return NULL;
+    for (i = 0; i < n; i++) {
+        if (PyDict_SetItem(data, PyTuple_GET_ITEM(kwnames, i), args[1 + i]) < 0) {
+            Py_DECREF(data);
+            return NULL;
+        }
+    }
+    if (PyDict_GET_SIZE(data) != PyDict_GET_SIZE(template)) {
+        unknown_fields(model, template, kwnames);
+        Py_DECREF(data);
+        return NULL;
+    }
+    fields_set = fields_set_of(model, kwnames);
+    if (fields_set == NULL) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    record = assemble((PyTypeObject *)model, data, fields_set);
     Py_DECREF(fields_set);
     Py_DECREF(data);
     return record;
-
-fail_set:
-    Py_DECREF(fields_set);
-fail_data:
-    Py_DECREF(data);
-    return NULL;
 }
 
 static PyMethodDef methods[] = {
-    {"bind", (PyCFunction)bind, METH_O, bind_doc},
-    {"build", (PyCFunction)(void (*)(void))build, METH_FASTCALL, build_doc},
+    {"bind", (PyCFunction)(void (*)(void))bind, METH_FASTCALL, bind_doc},
+    {"trusted", (PyCFunction)(void (*)(void))trusted, METH_FASTCALL | METH_KEYWORDS, trusted_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -190,4 +212,8 @@ static struct PyModuleDef module_def = {
     methods,
 };
 
-PyMODINIT_FUNC PyInit__records(void) { return PyModule_Create(&module_def); }
+PyMODINIT_FUNC PyInit__records(void) {
+    no_names = PyTuple_New(0);
+    if (no_names == NULL) return NULL;
+    return PyModule_Create(&module_def);
+}
