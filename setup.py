@@ -7,7 +7,6 @@ Python code runs.
   exchanges/binance/levels.py);
 * ``core.store._resp``: the store's Redis commands packed into RESP (see core/store/resp.py);
 * ``core._records``: records assembled without validation (see core/records.py);
-* ``core._decimals``: Decimals of exchange text, cached, and their text back (see core/decimals.py);
 * the modules every stream frame passes through (:data:`COMPILED`), compiled to C by mypyc from
   the same strictly typed sources mypy checks. ``QUOTEWIRE_PURE_PYTHON=1`` skips them.
 """
@@ -97,21 +96,12 @@ setup(
         Extension(
             "exchanges.binance._levels",
             sources=["exchanges/binance/_levels.c"],
-            include_dirs=["core"],  # _decimals.h
-            depends=["core/_decimals.h"],
             extra_compile_args=["-O2"],
             optional=True,
         ),
         Extension(
             "core.store._resp",
             sources=["core/store/_resp.c"],
-            extra_compile_args=["-O2"],
-            optional=True,
-        ),
-        Extension(
-            "core._decimals",
-            sources=["core/_decimals.c"],
-            depends=["core/_decimals.h"],
             extra_compile_args=["-O2"],
             optional=True,
         ),

@@ -6,7 +6,6 @@ exactly that text. Floats are refused: a float has already lost the exchange's d
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -52,33 +51,9 @@ def to_decimal(value: Any) -> Decimal:
     return check_magnitude(result)
 
 
-def _no_cache(text: str) -> Decimal | None:
-    return None
-
-
-def _native() -> tuple[Callable[[str], Decimal | None], Callable[[Any], str] | None]:
-    try:
-        from core import _decimals
-    except ImportError:
-        return _no_cache, None
-    return _decimals.exact_text, _decimals.decimal_text
-
-
-_cached, NATIVE_TEXT = _native()
-r"""``core/_decimals.c`` (built at install when a compiler is there): ``_cached(text)`` is the
-Decimal of canonical plain text (``-?(0|[1-9]\d*)(\.\d+)?``) from a table shared with the
-Binance local books, else ``None``; :data:`NATIVE_TEXT` is :func:`format_decimal` for the Decimals
-that table handed out without formatting them again (``None`` when the extension was not built).
-Making a Decimal of text and its text again were ~12% of the collector's in-process path; a
-market's prices and amounts recur."""
-
-
 def exact(value: Any) -> Decimal:
     """:func:`to_decimal` with a fast path for the common case, exchange text of a finite number."""
     if type(value) is str:
-        cached = _cached(value)
-        if cached is not None:
-            return cached
         try:
             result = Decimal(value)
         except InvalidOperation:

@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import TypeAdapter
 
-from core.decimals import NATIVE_TEXT
 from core.models import RECORD_TYPES, EncodedLevels, Market, MarketRecord, OrderBook, Record
 
 T = TypeVar("T", bound=Record | Market)
@@ -30,10 +29,6 @@ def _decimal_text(value: Any) -> str:
         text = str(value)
         return text if "E" not in text else format(value, "f")
     raise TypeError(f"cannot encode {type(value).__name__}")
-
-
-_DEFAULT = NATIVE_TEXT or _decimal_text
-"""orjson's ``default``: the C one gives a cached Decimal's text without formatting it."""
 
 
 def _with_encoded_sides(data: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +55,7 @@ def encode(record: Record | Market, fields: dict[str, Any] | None = None) -> byt
         data = record.__dict__ if fields is None else fields
         if kind is OrderBook:
             data = _with_encoded_sides(data)
-        return orjson.dumps(data, default=_DEFAULT)
+        return orjson.dumps(data, default=_decimal_text)
     return kind.__pydantic_serializer__.to_json(record)
 
 

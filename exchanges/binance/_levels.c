@@ -19,8 +19,6 @@
 #include <Python.h>
 #include <string.h>
 
-#include "_decimals.h" /* core/_decimals.h: Decimals of text, cached */
-
 #define MAX_TEXT 40      /* longest price or amount text kept */
 #define MAX_INT_DIGITS 19
 #define MAX_FRAC_DIGITS 18
@@ -55,7 +53,6 @@ static PyObject *decimal_type;        /* decimal.Decimal */
 static PyObject *encoded_levels_type; /* core.models.EncodedLevels */
 static PyObject *json_name;           /* "json" */
 static PyObject *NotPlainError;
-static const QwDecimalsAPI *decimals; /* core._decimals's C API, or NULL when it was not built */
 
 /* ---- text ------------------------------------------------------------------------------------ */
 
@@ -302,32 +299,27 @@ static PyObject *Levels_clear(LevelsObject *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
-/* A new Decimal of a level's text: from core._decimals's table when it is there (a market's prices
- * recur on its tick grid, and many amounts recur), else made here. */
-static PyObject *decimal_of(const char *text, Py_ssize_t length) {
-    PyObject *str, *decimal;
-    if (decimals != NULL) return decimals->decimal_of(text, length);
-    str = PyUnicode_FromStringAndSize(text, length);
-    if (str == NULL) return NULL;
-    decimal = PyObject_CallOneArg(decimal_type, str);
-    Py_DECREF(str);
-    return decimal;
-}
-
 /* The cached (Decimal, Decimal) tuple of a level (a borrowed reference). */
 static PyObject *level_tuple(Level *level) {
     if (level->level == NULL) {
-        PyObject *price, *amount;
-        price = decimal_of(level->price, level->plen);
+        PyObject *price = NULL, *amount = NULL, *text;
+        text = PyUnicode_FromStringAndSize(level->price, level->plen);
+        if (text == NULL) return NULL;
+        price = PyObject_CallOneArg(decimal_type, text);
+        Py_DECREF(text);
         if (price == NULL) return NULL;
-        amount = decimal_of(level->amount, level->alen);
-        if (amount == NULL) {
-            Py_DECREF(price);
-            return NULL;
-        }
+        text = PyUnicode_FromStringAndSize(level->amount, level->alen);
+        if (text == NULL) goto fail;
+        amount = PyObject_CallOneArg(decimal_type, text);
+        Py_DECREF(text);
+        if (amount == NULL) goto fail;
         level->level = PyTuple_Pack(2, price, amount);
         Py_DECREF(price);
         Py_DECREF(amount);
+        return level->level;
+    fail:
+        Py_XDECREF(price);
+        return NULL;
     }
     return level->level;
 }
@@ -481,8 +473,6 @@ PyMODINIT_FUNC PyInit__levels(void) {
     encoded_levels_type = PyObject_GetAttrString(models, "EncodedLevels");
     Py_DECREF(models);
     json_name = PyUnicode_InternFromString("json");
-    decimals = PyCapsule_Import(QW_DECIMALS_CAPSULE, 0);
-    if (decimals == NULL) PyErr_Clear(); /* not built: the Decimals are made here */
     if (decimal_type == NULL || encoded_levels_type == NULL || json_name == NULL) return NULL;
     module = PyModule_Create(&levels_module);
     if (module == NULL) return NULL;
