@@ -28,22 +28,20 @@ MARKET_STATUS: Mapping[str, str] = {"TRADING": "trading", "BREAK": "halted", "HA
 class DepthDiff:
     """One ``depthUpdate`` event: levels changed between update ids ``first_id`` and ``last_id``.
 
-    A plain (compiled) class, read-only by convention: a dataclass's ``__init__`` stays Python code
-    under mypyc, a Python frame per depth event.
+    A plain (compiled) class with final fields (mypy refuses an assignment to one): a frozen
+    dataclass's ``__init__`` stays Python code under mypyc, a Python frame per depth event.
     """
-
-    __slots__ = ("asks", "bids", "event_time", "first_id", "last_id", "symbol")
 
     def __init__(  # noqa: PLR0917  (the fields in order, as the dataclass it replaced took them)
         self, symbol: str, first_id: int, last_id: int, event_time: int | None, bids: Rows, asks: Rows
     ) -> None:
-        self.symbol = symbol
-        self.first_id = first_id
-        self.last_id = last_id
-        self.event_time = event_time
-        self.bids = bids
+        self.symbol: Final = symbol
+        self.first_id: Final = first_id
+        self.last_id: Final = last_id
+        self.event_time: Final = event_time
+        self.bids: Final = bids
         """Changed bid levels as the parser's :attr:`~BinanceParser.levels_kit` checked them."""
-        self.asks = asks
+        self.asks: Final = asks
 
     def __repr__(self) -> str:
         return f"DepthDiff({self.symbol!r}, U={self.first_id}, u={self.last_id}, E={self.event_time})"
