@@ -190,6 +190,8 @@ class StoreWriter:
         self.trades_cap = trades_cap
         self.arbitrage_ttl_ms = int(arbitrage_ttl * 1000)
         self.kline_retention = dict(kline_retention or DEFAULT_KLINE_RETENTION)
+        self._retention_by_key: dict[str, int] = {}
+        """:attr:`kline_retention` by K-line series key (parsing the interval is a Python call)."""
         self.publish = publish
         self.clock = clock
         self.stats = WriterStats()
@@ -564,10 +566,14 @@ class StoreWriter:
     def _kline_args(self, klines: dict[str, dict[int, bytes]]) -> list[Any]:
         key_names: list[Any] = []
         argv: list[Any] = []
+        retention_by_key = self._retention_by_key
         for key, candles in klines.items():
             key_names.append(key)
-            interval = Interval.parse(key.rsplit(":", 1)[1])
-            argv += (len(candles), self.kline_retention.get(interval, 0))
+            retention = retention_by_key.get(key)
+            if retention is None:
+                interval = Interval.parse(key.rsplit(":", 1)[1])
+                retention = retention_by_key[key] = self.kline_retention.get(interval, 0)
+            argv += (len(candles), retention)
             for open_time in sorted(candles):
                 argv += (open_time, candles[open_time])
         return key_names + argv
