@@ -8,10 +8,10 @@
  * keyword arguments: ~13k instructions a record, 14% of the collector's in-process path.
  *
  * Here it is called with the keyword names as one tuple (vectorcall), so no dict of them is made.
- * Each (model, names in order) gets a plan the first time: the names are checked against the
- * model's fields once, and one fields set is made that all its records share (the models are
- * frozen, pydantic never adds to the set, and model_copy copies it before an update). The names of
- * a call site are the same interned strings each time, so plans are matched by identity. The slots
+ * Each (model, names in order) gets a plan the first time: one fields set that all its records
+ * share (the models are frozen, pydantic never adds to the set, and model_copy copies it before an
+ * update). An unknown name is caught on every call, by the dict's size. The names of a call site
+ * are the same interned strings each time, so plans are matched by identity. The slots
  * are set through their own descriptors (looked up once on pydantic's BaseModel), so no private
  * CPython structure is touched.
  */

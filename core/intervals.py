@@ -8,6 +8,7 @@ the Unix epoch shifted by the venue's UTC offset (0 for Binance, +8 h for HTX da
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from enum import StrEnum
 
 MINUTE_MS = 60_000
@@ -44,7 +45,7 @@ class Interval(StrEnum):
     def parse(cls, text: str) -> Interval:
         """Parse ``"1m"``…``"1M"`` (case matters: ``1m`` is a minute, ``1M`` a month)."""
         try:
-            return _BY_VALUE[text]  # a dict lookup: Enum's own constructor is slow on hot paths
+            return BY_CODE[text]  # a dict lookup: Enum's own constructor is slow on hot paths
         except (KeyError, TypeError):
             names = ", ".join(i.value for i in cls)
             raise ValueError(f"unknown interval {text!r} (expected one of {names})") from None
@@ -88,7 +89,9 @@ _MINUTES: dict[Interval, int] = {
     Interval.MO1: 43200,
 }
 _BY_MINUTES: dict[int, Interval] = {m: i for i, m in _MINUTES.items()}
-_BY_VALUE: dict[str, Interval] = {i.value: i for i in Interval}
+BY_CODE: Mapping[str, Interval] = {i.value: i for i in Interval}
+"""Intervals by their code (``"1m"``…``"1M"``): for hot paths, where even :meth:`Interval.parse`
+(a Python call from compiled code) costs too much; ``.get()`` gives ``None`` for an unknown code."""
 
 ALL_INTERVALS: tuple[Interval, ...] = tuple(Interval)
 LEGACY_MINUTE_CODES: tuple[int, ...] = tuple(_BY_MINUTES)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from core.decimals import exact, to_decimal
 from core.errors import BadResponseError
-from core.intervals import Interval
+from core.intervals import BY_CODE, Interval
 from core.models import BookLevel, Kline, Market, OrderBook, Price, Quote, Ticker, Trade
 from core.records import trusted
 from exchanges.binance.levels import ACTIVE, LevelsKit, Rows, levels
@@ -87,9 +87,6 @@ def _malformed(what: str, symbol: str, exc: BaseException) -> BadResponseError:
     detail = exc.errors(include_url=False)[0]["msg"] if isinstance(exc, ValidationError) else exc
     return BadResponseError(f"binance: {where}malformed {what} ({type(exc).__name__}: {detail})")
 
-
-_INTERVALS: Final = {interval.value: interval for interval in Interval}
-"""Intervals by Binance's code (``Interval.parse`` is a Python call, one per kline event)."""
 
 _SHAPE_ERRORS = (
     KeyError,
@@ -389,7 +386,7 @@ class BinanceParser:
                 symbol=self.unified(native),
                 event_time=_int(e["E"]),
                 receive_time=receive_time,
-                interval=_INTERVALS.get(k["i"]) or Interval.parse(k["i"]),
+                interval=BY_CODE.get(k["i"]) or Interval.parse(k["i"]),  # parse() names a bad code
                 open_time=_int(k["t"]),
                 close_time=_int(k["T"]),
                 open=exact(k["o"]),
