@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -37,7 +36,6 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, plugins=host.adapters.keys())
     collector = Collector(config, host)
     gc_policy.tune()
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     names = ", ".join(collector.runners) or "none"
     log.info("collecting %d instance(s) from %s: %s", len(collector.runners), args.config, names)
     if served := service_settings(config):
@@ -63,16 +61,6 @@ def with_gc_upkeep(main: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[]
             upkeep.cancel()
 
     return run
-
-
-GIL_SWITCH_INTERVAL_S = 0.0005
-"""How long a thread may hold the GIL while another waits for it (CPython's default is 5 ms).
-
-The store writer runs Redis round trips on its own thread; each time it comes back from the socket it
-needs the GIL from the event loop, which parses frames without pause under load. At 5 ms a flush
-took several such waits, and the records of a flush waited for them: in ``bench.collect`` (1,000
-symbols, paced) receive→Redis went from p50 90 ms / p99 238 ms to p50 26 ms / p99 122 ms at 0.5 ms,
-with the same collector CPU."""
 
 
 def run_until_signalled(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
