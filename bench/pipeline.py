@@ -12,8 +12,7 @@ with every local book synced from a snapshot first, then replays them through
 3. **+ arbitrage**: the same with the arbitrage observer attached, as ``quotewire collect`` runs it
    (the records' latest state evaluated before each flush);
 4. **+ flush build**: plus building and packing each flush's transaction, the part of a flush that
-   runs before its bytes go to the socket (on the writer thread in the collector; the Redis round
-   trip itself is in ``bench.store``).
+   runs before its bytes go to the socket (the Redis round trip itself is in ``bench.store``).
 
 As in the collector, the writer's batch is taken every 10 ms of recorded time.
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import pytest
 import redis
@@ -327,23 +327,56 @@ async def test_slow_flushes_are_timed_counted_and_logged(
 
 
 async def test_closing_lets_a_flush_under_way_finish(redis_url: str) -> None:
-    """A flush the loop started (its batch taken, its write queued for the writer thread) when the
-    writer is closed still lands: closing waits for it instead of cancelling it (6 runs in 150 lost
-    their last writes before)."""
+    """A flush the loop started (its batch taken, its transaction waiting for Redis) when the writer
+    is closed still lands: closing waits for it instead of cancelling it (6 runs in 150 lost their
+    last writes before)."""
+    client = redis.Redis.from_url(redis_url)
     writer = StoreWriter(redis_url, flush_interval=0.005)
     await writer.start()
-    assert writer._executor is not None
-    thread_free = threading.Event()
-    writer._executor.submit(thread_free.wait, 5)  # the writer thread is busy for now
-    writer.incr("x", "c", 7)
-    await asyncio.sleep(0.05)  # the loop's flush took the batch; its write waits for the thread
-    assert writer.pending_count() == 0 and writer.stats.flushes == 0
-    closing = asyncio.create_task(writer.aclose())
-    await asyncio.sleep(0.05)
-    thread_free.set()
-    await asyncio.wait_for(closing, 10)
-    client = redis.Redis.from_url(redis_url)
     try:
+        client.client_pause(400, all=False)  # Redis holds writes back for now
+        writer.incr("x", "c", 7)
+        await asyncio.sleep(0.05)  # the loop's flush took the batch; its transaction waits
+        assert writer.pending_count() == 0 and writer.stats.flushes == 0
+        await asyncio.wait_for(writer.aclose(), 10)
+        assert writer.stats.flushes == 1
         assert client.hget(KeySchema().stats("x"), "c") == b"7"
     finally:
+        client.client_unpause()
         client.close()
+
+
+async def test_flushes_while_redis_is_slow_keep_their_order(redis_url: str, reader: StoreReader) -> None:
+    """Records put while a flush waits for Redis go out in the next flushes, in order: the newest
+    quote wins and every trade is stored once, in sequence."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        async with StoreWriter(redis_url, flush_interval=0.002) as writer:
+            writer.put(f.quote(bid="1.0"))
+            writer.put(f.trade(trade_id=1))
+            await writer.flush()
+            client.client_pause(300, all=False)  # the next flush waits for Redis
+            for n in range(2, 40):
+                writer.put(f.quote(bid=f"{n}.0"))
+                writer.put(f.trade(trade_id=n))
+                await asyncio.sleep(0.01)  # periodic flushes come due meanwhile
+            await writer.flush()
+        raw = await reader.latest(f.INSTANCE, "BTC/USDT", Channel.QUOTE)
+        assert raw is not None and decode(raw, Quote).bid == Decimal("39.0")
+        page = await reader.trades(f.INSTANCE, "BTC/USDT", limit=100)
+        assert [decode(v, Trade).id for v in page.items] == [str(n) for n in range(39, 0, -1)]
+    finally:
+        client.client_unpause()
+        client.close()
+
+
+async def test_flushes_asked_for_at_once_all_land(redis_url: str, reader: StoreReader) -> None:
+    async with StoreWriter(redis_url, flush_interval=3600) as writer:
+        writer.put(f.price(value="1.5"))
+        first = asyncio.create_task(writer.flush())
+        await asyncio.sleep(0)
+        writer.put(f.quote())
+        second = asyncio.create_task(writer.flush())
+        assert await first > 0 and await second > 0
+    assert await reader.latest(f.INSTANCE, "BTC/USDT", Channel.PRICE) is not None
+    assert await reader.latest(f.INSTANCE, "BTC/USDT", Channel.QUOTE) is not None

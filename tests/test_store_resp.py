@@ -1,19 +1,16 @@
-"""The store's transactions: RESP packing (C and Python alike) and MULTI/EXEC on a real Redis."""
+"""The store's RESP packing, C and Python alike (the transactions on a real Redis: test_store_link)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import hiredis
 import pytest
-import redis
 from hypothesis import given
 from hypothesis import strategies as st
-from redis.connection import ConnectionInterface
-from redis.exceptions import ResponseError
 
-from core.store.resp import NATIVE, Arg, pack_commands_python, run_transaction
+from core.store.resp import NATIVE, Arg, pack_commands_python
 
 Packer = Callable[[Sequence[Sequence[Arg]]], bytes]
 PACKERS: list[Packer] = [p for p in (NATIVE, pack_commands_python) if p is not None]
@@ -60,31 +57,3 @@ def test_an_argument_of_another_type_is_refused(packer: Packer, bad: Any) -> Non
 def test_a_command_needs_its_name(packer: Packer) -> None:
     with pytest.raises(ValueError, match="name"):
         packer([()])
-
-
-@pytest.fixture
-def connection(redis_url: str) -> Iterator[ConnectionInterface]:
-    pool = redis.ConnectionPool.from_url(redis_url, socket_timeout=5)
-    connection = pool.make_connection()
-    yield connection
-    connection.disconnect()  # type: ignore[no-untyped-call,unused-ignore]
-    pool.disconnect()
-
-
-def test_a_transaction_returns_every_reply(connection: ConnectionInterface, redis_url: str) -> None:
-    replies = run_transaction(
-        connection,
-        [("SET", "k", b"1", "EX", 100, "GET"), ("MSET", "a", b"x", "b", b"y"), ("HINCRBY", "h", "n", 5)],
-    )
-    assert replies == [None, b"OK", 5]  # raw replies: the writer reads only the first
-    assert run_transaction(connection, [("SET", "k", b"2", "EX", 100, "GET")]) == [b"1"]
-
-
-def test_a_refused_command_raises_and_the_connection_serves_the_next_one(
-    connection: ConnectionInterface, redis_url: str
-) -> None:
-    with pytest.raises(ResponseError):  # refused when queued: nothing of the transaction ran
-        run_transaction(connection, [("SET", "a", b"1"), ("NOSUCHCOMMAND", "x")])
-    with pytest.raises(ResponseError):  # refused when run: the commands before it took effect
-        run_transaction(connection, [("SET", "b", b"1"), ("HSET", "b", "f", b"v"), ("SET", "c", b"1")])
-    assert run_transaction(connection, [("MGET", "a", "b", "c")]) == [[None, b"1", b"1"]]

@@ -21,10 +21,12 @@ def free_port() -> int:
 class RedisServer:
     """Start, stop and restart one redis-server process on a fixed loopback port."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, unix_socket: bool = False) -> None:
         self.port = port or free_port()
         self._dir = Path(tempfile.mkdtemp(prefix="qw-redis-"))
         self._proc: subprocess.Popen[bytes] | None = None
+        self.socket_path: Path | None = self._dir / "redis.sock" if unix_socket else None
+        """Where the server also listens on a Unix socket, if asked to."""
 
     def url(self, db: int = 2) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
@@ -42,9 +44,10 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (./dev test installs it)")
+        unix = ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"] if self.socket_path else []
         self._proc = subprocess.Popen(
             [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(self._dir), "--protected-mode", "yes", "--loglevel", "warning"],
+             "--dir", str(self._dir), "--protected-mode", "yes", "--loglevel", "warning", *unix],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
