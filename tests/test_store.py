@@ -380,3 +380,15 @@ async def test_flushes_asked_for_at_once_all_land(redis_url: str, reader: StoreR
         assert await first > 0 and await second > 0
     assert await reader.latest(f.INSTANCE, "BTC/USDT", Channel.PRICE) is not None
     assert await reader.latest(f.INSTANCE, "BTC/USDT", Channel.QUOTE) is not None
+
+
+async def test_a_flush_that_cannot_be_built_fails_and_the_writer_goes_on(redis_url: str) -> None:
+    """A command argument Redis cannot take (a counter step beyond 64 bits) fails the flush with a
+    StorageError that says so; the writer is not left waiting on it, and closes."""
+    writer = StoreWriter(redis_url, flush_interval=3600)
+    await writer.start()
+    writer.incr("x", "c", 2**70)
+    with pytest.raises(StorageError, match="could not be built"):
+        await asyncio.wait_for(writer.flush(), 10)
+    assert writer.stats.failures == 1 and writer.pending_count() == 0
+    await asyncio.wait_for(writer.aclose(), 10)

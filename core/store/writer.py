@@ -487,14 +487,20 @@ class StoreWriter:
         except StorageError as exc:
             self._finish(flush, exc)
             return
+        except asyncio.CancelledError:  # the flush ends (its batch kept) so that closing can go on
+            self._finish(flush, StorageError("redis: connect cancelled"))
+            raise
         finally:
             self._connecting = None
         self._link = link
         self._send(link, flush)
 
     def _send(self, link: RedisLink, flush: _Flush) -> None:
-        commands = self._commands(flush.batch)
-        link.send(commands, lambda outcome: self._finish(flush, outcome))
+        try:
+            commands = self._commands(flush.batch)
+            link.send(commands, lambda outcome: self._finish(flush, outcome))
+        except Exception as exc:  # a command that cannot be built or packed: the flush fails, loudly
+            self._finish(flush, StorageError(f"store: a flush could not be built: {exc!r}"))
 
     def _finish(self, flush: _Flush, outcome: list[Any] | Exception) -> None:
         """Account for a flush's outcome; then the next flush is scheduled (or started)."""
