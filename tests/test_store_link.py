@@ -165,3 +165,30 @@ async def test_one_request_at_a_time(link: RedisLink) -> None:
     with pytest.raises(RuntimeError, match="one request at a time"):
         await link.call([("PING",)])
     assert await first == [None]
+
+
+async def test_a_request_sent_from_a_timed_out_ones_callback_finds_the_link_closed(redis_url: str) -> None:
+    """The writer sends its next flush from the callback of the last one: after a timeout that
+    request fails at once, the link being closed (the writer retries on a new one), instead of
+    waiting on a connection whose replies are out of step."""
+    admin = redis.Redis.from_url(redis_url)
+    link = await RedisLink.open(redis_url, reply_within=0.2)
+    outcomes: list[Any] = []
+    both = asyncio.Event()
+
+    def then(outcome: Any) -> None:
+        outcomes.append(outcome)
+        if len(outcomes) == 1:
+            link.send([("SET", "next", b"1")], then)
+        else:
+            both.set()
+
+    admin.client_pause(1000, all=False)  # the transaction's EXEC waits: no answer in time
+    try:
+        link.send([("SET", "first", b"1")], then)
+        await asyncio.wait_for(both.wait(), 5)
+    finally:
+        admin.client_unpause()
+        admin.close()
+    assert isinstance(outcomes[0], RedisTimeoutError)
+    assert isinstance(outcomes[1], RedisConnectionError) and "closed" in str(outcomes[1])

@@ -137,17 +137,17 @@ class RedisLink(asyncio.Protocol):
     def closed(self) -> bool:
         return self._transport is None or self._transport.is_closing()
 
-    def close(self) -> None:
-        """Close the connection at once (unsent data is dropped); a request under way fails."""
+    def close(self, reason: Exception | None = None) -> None:
+        """Close the connection at once (unsent data is dropped); a request under way fails, with
+        ``reason`` if given. (Closed first: its callback may send the next request, which must find
+        the link closed, not be cut by this.)"""
         if self._transport is not None:
             self._transport.abort()
-        self._settle(RedisConnectionError(f"the connection to {self.where} was closed"))
+        self._settle(reason or RedisConnectionError(f"the connection to {self.where} was closed"))
 
     def _timed_out(self) -> None:
         self._deadline = None
-        error = RedisTimeoutError(f"no answer from {self.where} within {self.reply_timeout:g} s")
-        self._settle(error)
-        self.close()
+        self.close(RedisTimeoutError(f"no answer from {self.where} within {self.reply_timeout:g} s"))
 
     def _settle(self, outcome: Outcome) -> None:
         on_done = self._on_done
@@ -170,8 +170,7 @@ class RedisLink(asyncio.Protocol):
             while (reply := reader.gets()) is not False:
                 replies.append(reply)
         except hiredis.ProtocolError as exc:
-            self._settle(RedisConnectionError(f"{self.where} sent what is not RESP: {exc}"))
-            self.close()
+            self.close(RedisConnectionError(f"{self.where} sent what is not RESP: {exc}"))
             return
         if self._on_done is None:
             if replies:  # nothing was asked: the stream is out of step with the requests
