@@ -23,6 +23,10 @@ While measuring, the subscriber only stamps each message's arrival and keeps it;
 parsed after the window, so it takes little CPU from the venue and Redis it shares a core with.
 Each message is one store flush: their sizes, spacing and the age of each flush's newest record
 (about the flush's own duration) are printed too; ``--timeline`` adds event→Redis per second.
+The box's own speed is printed beside them (:func:`calibrate`, a fixed workload on the collector's
+CPU, before the collector starts and after the window; with ``--timeline`` every second of it): on
+the project's box the same CPU moved between ~9 and ~20 µs per unit within seconds, idle, so
+figures of two runs compare only at a like speed.
 
 Collector CPU is (user + system) seconds from psutil over the window; peak RSS is ``VmHWM``. The
 CPU of the venue, Redis and this process (the measuring subscriber) and the box's idle time are
@@ -61,6 +65,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -210,16 +215,22 @@ class EventsTap:
         self._client.close()
 
 
-class Sampler:
-    """Every second, on a thread: the venue's send-lag histogram and the collector's CPU time, so the
-    timeline can show each second's venue lag and collector load beside its latencies."""
+Sample = tuple[float, dict[str, Any], float, float]
+"""(epoch s, venue state, collector CPU seconds so far, the box's speed on the collector's CPU)."""
 
-    def __init__(self, port: int, collector: psutil.Process) -> None:
+
+class Sampler:
+    """Every second, on a thread: the venue's send-lag histogram, the collector's CPU time and the
+    box's speed on the collector's CPU (:func:`calibrate`, 100 units: ~1-2 ms of that CPU a second),
+    so the timeline can show each second's venue lag, collector load and box speed beside its
+    latencies."""
+
+    def __init__(self, port: int, collector: psutil.Process, speed_cpu: int) -> None:
         self._port = port
         self._collector = collector
+        self._speed_cpu = speed_cpu
         self._stop = threading.Event()
-        self.samples: list[tuple[float, dict[str, Any], float]] = []
-        """(epoch s, venue state, collector CPU seconds so far)."""
+        self.samples: list[Sample] = []
         self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
         self._thread.start()
 
@@ -227,22 +238,23 @@ class Sampler:
         while not self._stop.is_set():
             with contextlib.suppress(Exception):
                 state = venue_state(self._port)
-                self.samples.append((time.time(), state, _busy(self._collector)))
+                speed = calibrate(self._speed_cpu, rounds=1, units=100)
+                self.samples.append((time.time(), state, _busy(self._collector), speed))
             self._stop.wait(1.0 - time.time() % 1.0)  # near each second's start
 
-    def close(self) -> list[tuple[float, dict[str, Any], float]]:
+    def close(self) -> list[Sample]:
         self._stop.set()
         self._thread.join(timeout=5)
         return self.samples
 
     @staticmethod
-    def per_second(samples: list[tuple[float, dict[str, Any], float]]) -> dict[int, tuple[float, float]]:
-        """Epoch second → (the venue's send lag p99 in ms, the collector's CPU in cores) over the
-        interval that ended in that second."""
-        out: dict[int, tuple[float, float]] = {}
-        for (t0, state0, busy0), (t1, state1, busy1) in itertools.pairwise(samples):
+    def per_second(samples: list[Sample]) -> dict[int, tuple[float, float, float]]:
+        """Epoch second → (the venue's send lag p99 in ms, the collector's CPU in cores, the box's
+        speed in µs/unit) over the interval that ended in that second."""
+        out: dict[int, tuple[float, float, float]] = {}
+        for (t0, state0, busy0, _), (t1, state1, busy1, speed) in itertools.pairwise(samples):
             lags = send_lag_window(state0, state1)
-            out[int(t1) - 1] = (percentile(lags, 99), (busy1 - busy0) / max(t1 - t0, 1e-3))
+            out[int(t1) - 1] = (percentile(lags, 99), (busy1 - busy0) / max(t1 - t0, 1e-3), speed)
         return out
 
 
@@ -407,6 +419,37 @@ def peak_rss(pid: int) -> int:
     return int(psutil.Process(pid).memory_info().rss)
 
 
+CALIBRATION_DOC = (
+    b'{"e":"depthUpdate","E":1700000000000,"s":"BTCUSDT","U":1,"u":9,'
+    + b",".join(
+        b'"%s":[["43210.%02d000000","0.50000000"],["43210.%02d000000","1.25000000"]]' % (k, n, n + 1)
+        for n, k in enumerate((b"b", b"a"))
+    )
+    + b"}"
+)
+
+
+def calibrate(cpu: int, rounds: int = 5, units: int = 2_000) -> float:
+    """The box's speed on ``cpu`` now: µs per unit of a fixed workload like the collector's (orjson
+    parse, Decimals from text, dict work, orjson dump), best of ``rounds``. The same load's CPU moved
+    by up to 1.5x between runs within the hour on the project's box, with no steal time reported; a
+    collector figure is comparable across runs only beside this one."""
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, [cpu])
+    try:
+        best = float("inf")
+        for _ in range(rounds):
+            started = time.thread_time()  # this thread's own CPU time: the collector may share the CPU
+            for _ in range(units):
+                doc = orjson.loads(CALIBRATION_DOC)
+                book = {Decimal(price): Decimal(size) for price, size in doc["b"] + doc["a"]}
+                orjson.dumps({"levels": [[str(p), str(q)] for p, q in sorted(book.items())], "u": doc["u"]})
+            best = min(best, (time.thread_time() - started) / units * 1e6)
+        return best
+    finally:
+        os.sched_setaffinity(0, previous)
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -426,6 +469,7 @@ def run_phase(
     collector: subprocess.Popen[bytes] | None = None
     service: subprocess.Popen[bytes] | None = None
     tap = EventsTap(server.url(2), cpus=load_cpus() if args.isolate else None)
+    speed_before = calibrate(collector_cpu())  # the venue runs already, on the other CPUs
     try:
         venue_state(port)
         with tempfile.TemporaryDirectory(prefix="qw-bench-") as directory:
@@ -476,7 +520,7 @@ def run_phase(
             threads0 = thread_busy(process)
             others0 = {name: _busy(p) for name, p in others.items()}
             box0 = psutil.cpu_times()
-            sampler = Sampler(port, process) if args.timeline else None
+            sampler = Sampler(port, process, collector_cpu()) if args.timeline else None
             tap.start_window()
             t0 = time.monotonic()
             time.sleep(args.seconds)
@@ -492,6 +536,7 @@ def run_phase(
             state1 = venue_state(port)
             rss = peak_rss(collector.pid)
             stop(collector)
+            speed_after = calibrate(collector_cpu())
     finally:
         tap.close()
         if collector is not None:
@@ -559,7 +604,7 @@ def run_phase(
     if args.timeline:
         print(
             "  per second of arrival: event->Redis p50 / p99 / max ms (records) | p99 event->receive,"
-            " receive->Redis | venue send lag p99 ms, collector cores"
+            " receive->Redis | venue send lag p99 ms, collector cores, box speed µs/unit (lower: faster)"
         )
         sampled = Sampler.per_second(samples)
         for second, latencies in sorted(window.seconds.items()):
@@ -567,13 +612,23 @@ def run_phase(
                 continue
             latencies.sort()
             to_receive, to_redis = (sorted(part) for part in window.seconds_split[second])
-            venue_lag, cores = sampled.get(second, (float("nan"), float("nan")))
+            venue_lag, cores, speed = sampled.get(second, (float("nan"), float("nan"), float("nan")))
             print(
                 f"    {time.strftime('%H:%M:%S', time.gmtime(second))}  {percentile(latencies, 50):7.1f} / "
                 f"{percentile(latencies, 99):7.1f} / {percentile(latencies, 100):7.1f}  ({len(latencies):,})"
                 f" | {percentile(to_receive, 99):6.1f} {percentile(to_redis, 99):6.1f}"
-                f" | {venue_lag:5.0f} {cores:5.2f}"
+                f" | {venue_lag:5.0f} {cores:5.2f} {speed:5.1f}"
             )
+        speeds = sorted(sample[3] for sample in samples)
+        print(
+            f"  the box's speed on the collector's CPU during the window: best {percentile(speeds, 0):.1f},"
+            f" median {percentile(speeds, 50):.1f}, worst {percentile(speeds, 100):.1f} µs/unit"
+        )
+    print(
+        f"  the box's speed on the collector's CPU (calibrate(), a fixed workload; lower is faster): "
+        f"{speed_before:.1f} µs/unit before the collector started, {speed_after:.1f} after the window"
+        " (an idle CPU of the project's box moved between ~9 and ~20 within seconds)"
+    )
     user, system = (cpu1.user - cpu0.user) / seconds, (cpu1.system - cpu0.system) / seconds
     print(
         f"  collector CPU {cpu:.2f} cores (user {user:.2f}, system {system:.2f}), "
