@@ -421,19 +421,17 @@ def peak_rss(pid: int) -> int:
 
 CALIBRATION_DOC = (
     b'{"e":"depthUpdate","E":1700000000000,"s":"BTCUSDT","U":1,"u":9,'
-    + b",".join(
-        b'"%s":[["43210.%02d000000","0.50000000"],["43210.%02d000000","1.25000000"]]' % (k, n, n + 1)
-        for n, k in enumerate((b"b", b"a"))
-    )
-    + b"}"
+    b'"b":[["43210.00000000","0.50000000"],["43209.99000000","1.25000000"]],'
+    b'"a":[["43210.01000000","0.50000000"],["43210.02000000","1.25000000"]]}'
 )
+"""The frame :func:`calibrate` parses, re-encodes and dumps, over and over."""
 
 
 def calibrate(cpu: int, rounds: int = 5, units: int = 2_000) -> float:
     """The box's speed on ``cpu`` now: µs per unit of a fixed workload like the collector's (orjson
-    parse, Decimals from text, dict work, orjson dump), best of ``rounds``. The same load's CPU moved
-    by up to 1.5x between runs within the hour on the project's box, with no steal time reported; a
-    collector figure is comparable across runs only beside this one."""
+    parse, Decimals from text, dict work, orjson dump), best of ``rounds``, by this thread's CPU
+    time. An idle CPU of the project's box moved between ~9 and ~20 µs per unit within seconds, with
+    no steal time reported; a collector figure is comparable across runs only beside this one."""
     previous = os.sched_getaffinity(0)
     os.sched_setaffinity(0, [cpu])
     try:
