@@ -188,7 +188,7 @@ def _take_flush(writer: StoreWriter, build: bool) -> None:
         return
     batch.history, _ = writer._take_history()
     if not batch.empty():
-        pack_transaction(writer._commands(batch))
+        pack_transaction(writer._commands(batch, 1))
 
 
 def best(recording: Recording, runs: int, *, freeze: bool, **stage: bool) -> tuple[float, int]:

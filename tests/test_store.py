@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import orjson
 import pytest
 import redis
 
@@ -17,6 +18,7 @@ from core.store.codec import decode
 from tests import factories as f
 from tests.support.collector import ManualClock
 from tests.support.redis_server import RedisServer
+from tests.support.tcp_proxy import TcpProxy
 
 KEYS = KeySchema()
 
@@ -382,13 +384,130 @@ async def test_flushes_asked_for_at_once_all_land(redis_url: str, reader: StoreR
     assert await reader.latest(f.INSTANCE, "BTC/USDT", Channel.QUOTE) is not None
 
 
-async def test_a_flush_that_cannot_be_built_fails_and_the_writer_goes_on(redis_url: str) -> None:
-    """A command argument Redis cannot take (a counter step beyond 64 bits) fails the flush with a
-    StorageError that says so; the writer is not left waiting on it, and closes."""
-    writer = StoreWriter(redis_url, flush_interval=3600)
-    await writer.start()
-    writer.incr("x", "c", 2**70)
-    with pytest.raises(StorageError, match="could not be built"):
+async def test_an_argument_redis_cannot_take_is_dropped_alone(
+    redis_url: str, reader: StoreReader, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A counter step beyond 64 bits cannot be sent: that command is dropped, logged and counted;
+    the rest of its flush lands, and it is not sent again (it would fail every flush)."""
+    async with StoreWriter(redis_url, flush_interval=3600) as writer:
+        writer.incr("x", "huge", 2**70)
+        writer.incr("x", "fine", 3)
+        writer.put(f.quote(bid="1.0"))
+        assert await asyncio.wait_for(writer.flush(), 10) > 0
+        writer.put(f.quote(bid="2.0"))
         await asyncio.wait_for(writer.flush(), 10)
-    assert writer.stats.failures == 1 and writer.pending_count() == 0
-    await asyncio.wait_for(writer.aclose(), 10)
+        assert writer.stats.refused == 1 and writer.stats.failures == 0
+    raw = await reader.latest(f.INSTANCE, "BTC/USDT", Channel.QUOTE)
+    assert raw is not None and decode(raw, Quote).bid == Decimal("2.0")
+    assert await reader.stats("x") == {"fine": 3}
+    assert "HINCRBY qw:" in caplog.text and "beyond 64 bits" in caplog.text
+
+
+async def test_keys_redis_refuses_lose_only_their_own_writes(
+    redis_url: str, reader: StoreReader, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Keys of the wrong type (a trade stream, a K-line set, a counter that is not a number): Redis
+    refuses their writes when the transaction runs, and the rest of it took effect. Those writes are
+    dropped, logged by key and counted, never retried; every other key is written, then and after."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.set(KEYS.trades(f.INSTANCE, "BTC/USDT"), "not a stream")
+        client.set(KEYS.klines(f.INSTANCE, "BTC/USDT", Interval.M1), "not a set")
+        client.hset(KEYS.stats("x"), "text", "abc")
+        async with StoreWriter(redis_url, flush_interval=3600) as writer:
+            writer.put(f.trade("BTC/USDT", trade_id=1))
+            writer.put(f.trade("ETH/USDT", trade_id=2))
+            writer.put(f.kline("BTC/USDT", Interval.M1))
+            writer.put(f.kline("ETH/USDT", Interval.M1))
+            writer.incr("x", "text", 1)
+            writer.incr("x", "n", 1)
+            await asyncio.wait_for(writer.flush(), 10)
+            assert writer.stats.refused == 3 and writer.stats.failures == 0
+            writer.put(f.trade("ETH/USDT", trade_id=3))
+            await asyncio.wait_for(writer.flush(), 10)
+            assert writer.stats.refused == 3 and writer.stats.failures == 0
+        eth = await reader.trades(f.INSTANCE, "ETH/USDT", limit=10)
+        assert [decode(v, Trade).id for v in eth.items] == ["3", "2"]
+        assert await reader.klines_page(f.INSTANCE, "ETH/USDT", Interval.M1, page=1, page_size=10)
+        assert client.get(KEYS.trades(f.INSTANCE, "BTC/USDT")) == b"not a stream"
+        assert client.hget(KEYS.stats("x"), "n") == b"1"
+        assert KEYS.trades(f.INSTANCE, "BTC/USDT") in caplog.text and "WRONGTYPE" in caplog.text
+        assert KEYS.klines(f.INSTANCE, "BTC/USDT", Interval.M1) in caplog.text
+        assert f"HINCRBY {KEYS.stats('x')}" in caplog.text
+    finally:
+        client.close()
+
+
+async def test_a_flush_whose_answer_was_lost_but_that_ran_is_not_written_twice(
+    redis_server: RedisServer, redis_url: str, reader: StoreReader
+) -> None:
+    """The transaction ran but its answer never came (lost on the way back): the flush fails by
+    timeout, and the next connection reads from the sentinel that it ran, so its trades, counters
+    and events are not appended again."""
+    client = redis.Redis.from_url(redis_url)
+    events = client.pubsub()
+    events.subscribe(KEYS.events(f.INSTANCE))
+    try:
+        async with (
+            TcpProxy("127.0.0.1", redis_server.port) as proxy,
+            StoreWriter(proxy.url(redis_url), flush_interval=3600, reply_timeout=0.3) as writer,
+        ):
+            writer.put(f.trade(trade_id=1))
+            await asyncio.wait_for(writer.flush(), 10)
+            proxy.swallow = "replies"
+            writer.put(f.trade(trade_id=2))
+            writer.incr("x", "c", 7)
+            with pytest.raises(StorageError, match="no answer"):
+                await asyncio.wait_for(writer.flush(), 10)
+            assert writer.stats.unanswered == 1
+            proxy.swallow = None
+            writer.put(f.trade(trade_id=3))
+            await asyncio.wait_for(writer.flush(), 10)
+        stored = await reader.trades(f.INSTANCE, "BTC/USDT", limit=100)
+        assert [decode(v, Trade).id for v in stored.items] == ["3", "2", "1"]
+        assert client.hget(KEYS.stats("x"), "c") == b"7"
+        assert _published_trade_ids(events) == ["1", "2", "3"]
+    finally:
+        events.close()
+        client.close()
+
+
+async def test_a_flush_that_never_reached_redis_is_written_once(
+    redis_server: RedisServer, redis_url: str, reader: StoreReader
+) -> None:
+    """The transaction was lost on the way to Redis: the flush fails by timeout, the sentinel shows
+    it did not run, and its trades, counters and events go out with the next flush, once."""
+    client = redis.Redis.from_url(redis_url)
+    events = client.pubsub()
+    events.subscribe(KEYS.events(f.INSTANCE))
+    try:
+        async with (
+            TcpProxy("127.0.0.1", redis_server.port) as proxy,
+            StoreWriter(proxy.url(redis_url), flush_interval=3600, reply_timeout=0.3) as writer,
+        ):
+            writer.put(f.trade(trade_id=1))
+            await asyncio.wait_for(writer.flush(), 10)
+            proxy.swallow = "requests"
+            writer.put(f.trade(trade_id=2))
+            writer.incr("x", "c", 7)
+            with pytest.raises(StorageError, match="no answer"):
+                await asyncio.wait_for(writer.flush(), 10)
+            proxy.swallow = None
+            writer.put(f.trade(trade_id=3))
+            await asyncio.wait_for(writer.flush(), 10)
+        stored = await reader.trades(f.INSTANCE, "BTC/USDT", limit=100)
+        assert [decode(v, Trade).id for v in stored.items] == ["3", "2", "1"]
+        assert client.hget(KEYS.stats("x"), "c") == b"7"
+        assert _published_trade_ids(events) == ["1", "2", "3"]
+    finally:
+        events.close()
+        client.close()
+
+
+def _published_trade_ids(events: redis.client.PubSub) -> list[str]:
+    """The trade ids published on the events channel so far, in order."""
+    ids: list[str] = []
+    while (message := events.get_message(timeout=0.2)) is not None:
+        if message["type"] == "message":
+            ids += [e["id"] for e in orjson.loads(message["data"]) if e["channel"] == "trades"]
+    return ids

@@ -65,6 +65,27 @@ async def test_a_refused_command_raises_and_the_link_serves_the_next_one(link: R
     assert await link.transaction([("MGET", "a", "b", "c")]) == [[None, b"1", b"1"]]
 
 
+async def test_send_gives_a_command_refused_when_run_in_its_place(link: RedisLink) -> None:
+    """The writer must know which commands took effect: a refusal when run is in the replies, the
+    others ran; a refusal when queued still fails the request, nothing having run."""
+    outcomes: list[Any] = []
+    done = asyncio.Event()
+
+    def then(outcome: Any) -> None:
+        outcomes.append(outcome)
+        done.set()
+
+    link.send([("SET", "b", b"1"), ("HSET", "b", "f", b"v"), ("SET", "c", b"1")], then)
+    await asyncio.wait_for(done.wait(), 5)
+    assert outcomes[0][0] == b"OK" and outcomes[0][2] == b"OK"
+    assert isinstance(outcomes[0][1], ResponseError) and "WRONGTYPE" in str(outcomes[0][1])
+    done.clear()
+    link.send([("SET", "d", b"1"), ("NOSUCHCOMMAND", "x")], then)
+    await asyncio.wait_for(done.wait(), 5)
+    assert isinstance(outcomes[1], ResponseError)
+    assert await link.transaction([("MGET", "b", "c", "d")]) == [[b"1", b"1", None]]
+
+
 async def test_a_user_and_password_authenticate_and_never_show_in_errors(
     redis_server: RedisServer, redis_url: str
 ) -> None:

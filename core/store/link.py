@@ -86,13 +86,15 @@ class RedisLink(asyncio.Protocol):
         """Send ``commands`` as one MULTI/EXEC and return; ``on_done`` gets their replies, or the
         error, from the callback that read the last reply (or saw the connection fail).
 
-        A command refused when queued fails the request (nothing ran); one refused when run fails it
-        too, after the commands before it took effect (as a redis-py pipeline does).
+        A command refused when queued fails the request: nothing ran. One refused when run is a
+        ``ResponseError`` in the replies, in its place: the others took effect (Redis does not roll
+        a transaction back), so the caller must not send them again.
         """
-        self._submit(pack_transaction(commands), len(commands) + 2, _executed, on_done)
+        self._submit(pack_transaction(commands), len(commands) + 2, _ran, on_done)
 
     async def transaction(self, commands: Sequence[Command]) -> list[Any]:
-        """:meth:`send`, awaited: the replies, or the error raised."""
+        """:meth:`send`, awaited: the replies, or the first refusal raised (queued or run; as a
+        redis-py pipeline does)."""
         return await self._awaited(pack_transaction(commands), len(commands) + 2, _executed)
 
     async def call(self, commands: Sequence[Command]) -> list[Any]:
@@ -192,15 +194,21 @@ def _first_refusal(replies: list[Any]) -> Outcome:
     return replies
 
 
-def _executed(replies: list[Any]) -> Outcome:
-    """The replies of a MULTI/EXEC's commands (``+OK``, ``+QUEUED`` each, then EXEC's array), or
-    the first refusal."""
+def _ran(replies: list[Any]) -> Outcome:
+    """The replies of a MULTI/EXEC's commands (``+OK``, ``+QUEUED`` each, then EXEC's array), a
+    command refused when run in its place; or the refusal that kept the transaction from running."""
     queued = _first_refusal(replies[:-1])
     if isinstance(queued, Exception):
         return queued  # EXEC then answered EXECABORT: nothing ran
     executed = replies[-1]
     if isinstance(executed, ResponseError):
-        return executed
+        return executed  # e.g. OOM: EXEC refused as a whole
     if not isinstance(executed, list):  # EXEC answers an array (nil only when a WATCH failed)
         return ResponseError(f"EXEC answered {executed!r}")
-    return _first_refusal(executed)
+    return executed
+
+
+def _executed(replies: list[Any]) -> Outcome:
+    """:func:`_ran`, a command refused when run failing the whole."""
+    outcome = _ran(replies)
+    return outcome if isinstance(outcome, Exception) else _first_refusal(outcome)

@@ -19,6 +19,14 @@ while Redis answers, and the next flush starts after this one's reply. When Redi
 batch is kept (newer values win), buffers are bounded (oldest trades and events dropped and counted),
 and writing resumes when Redis returns. If Redis lost its data meanwhile (a restart), the latest state
 and the markets are rewritten and ``on_reset`` callbacks run so the collector can backfill K-lines.
+
+Each flush's transaction first sets a sentinel key to the flush's number. When a flush was sent but
+its answer never came (a timeout, a lost connection), it may or may not have run: the next
+connection reads the sentinel, and the flush's appends (trades, events, counters) are sent again
+only if it did not, so they are neither lost nor doubled. The rest is written again either way (the
+newest value wins, a candle replaces itself). What Redis refuses when the transaction runs (a key
+of another type) or what cannot be sent at all (a counter step beyond 64 bits) would fail every
+retry: those writes alone are dropped, logged by command and key, and counted; the rest lands.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from typing import Any, NamedTuple, Self
 
 import orjson
 from pydantic import BaseModel
+from redis.exceptions import ResponseError
 
 from core.clock import SYSTEM_CLOCK, Clock
 from core.errors import StorageError
@@ -43,7 +52,7 @@ from core.store.codec import encode
 from core.store.keys import LATEST_CHANNELS, KeySchema
 from core.store.link import RedisLink
 from core.store.redis_errors import storage_error, translate_redis_errors
-from core.store.resp import Arg, Command
+from core.store.resp import Arg, Command, pack_commands
 from core.store.scripts import APPEND_TRADES, UPSERT_KLINES
 from core.symbols import to_key
 
@@ -102,6 +111,12 @@ class WriterStats:
     """How long the last successful flush took, from taking the batch to Redis's reply."""
     slow_flushes: int = 0
     """Flushes that took longer than :data:`SLOW_FLUSH_S`."""
+    refused: int = 0
+    """Commands (or keys of a batch script) Redis refused when run, or that could not be packed:
+    their writes are dropped, as sending them again would fail the same way (each is logged)."""
+    unanswered: int = 0
+    """Flushes sent whose answer never came (a timeout, a lost connection): whether they ran is
+    read from Redis before the next flush, so their trades and events are neither lost nor doubled."""
 
 
 @dataclass
@@ -168,12 +183,22 @@ class _Batch:
 
 
 class _Flush(NamedTuple):
-    """One flush under way: its batch, the history it took, when it started, who awaits it."""
+    """One flush under way: its number, its batch, the history it took, when it started, who
+    awaits it."""
 
+    seq: int
     batch: _Batch
     taken: list[tuple[str, int, bytes]]
     started: float
     done: asyncio.Future[int] | None
+
+
+class _Unanswered(NamedTuple):
+    """What a flush that got no answer appended (trades, events, counters): written again only if
+    Redis shows it did not run."""
+
+    seq: int
+    appends: _Batch
 
 
 class StoreWriter:
@@ -193,6 +218,7 @@ class StoreWriter:
         history_per_flush: int = 1_000,
         max_history: int = 50_000,
         clock: Clock = SYSTEM_CLOCK,
+        reply_timeout: float = REPLY_TIMEOUT_S,
     ) -> None:
         self.url = url
         self.keys = keys or KeySchema()
@@ -205,6 +231,7 @@ class StoreWriter:
         """:attr:`kline_retention` by K-line series key (parsing the interval is a Python call)."""
         self.publish = publish
         self.clock = clock
+        self.reply_timeout = reply_timeout
         self.stats = WriterStats()
         self._pending = _Batch()
         self._written_latest: dict[str, bytes] = {}
@@ -215,6 +242,8 @@ class StoreWriter:
         self._next_hook_log = 0.0
         self._sentinel = self.keys.writer_sentinel(uuid.uuid4().hex[:12])
         self._sentinel_seen = False
+        self._seq = 0  # the last flush's number, which its transaction sets the sentinel to
+        self._unanswered: _Unanswered | None = None
         self._link: RedisLink | None = None
         self._running = False
         self._timer: asyncio.TimerHandle | None = None
@@ -417,7 +446,8 @@ class StoreWriter:
         """Roughly how many writes are waiting."""
         batch = self._pending
         klines = sum(len(c) for c in batch.klines.values())
-        return len(batch.latest) + klines + batch.appended + len(self._history)
+        unanswered = self._unanswered.appends.appended if self._unanswered is not None else 0
+        return len(batch.latest) + klines + batch.appended + len(self._history) + unanswered
 
     # ---- flushing -------------------------------------------------------------------------------
     async def flush(self) -> int:
@@ -469,7 +499,8 @@ class StoreWriter:
                 done.set_result(0)
             return False
         self._under_way = True
-        flush = _Flush(batch, taken, started, done)
+        self._seq += 1
+        flush = _Flush(self._seq, batch, taken, started, done)
         link = self._link
         if link is None or link.closed:
             connect = self._connect_then_send(flush)
@@ -482,8 +513,10 @@ class StoreWriter:
         try:
             with translate_redis_errors("connect"):
                 link = await RedisLink.open(
-                    self.url, connect_within=CONNECT_TIMEOUT_S, reply_within=REPLY_TIMEOUT_S
+                    self.url, connect_within=CONNECT_TIMEOUT_S, reply_within=self.reply_timeout
                 )
+                if self._unanswered is not None:
+                    await self._settle_unanswered(link, flush.batch)
         except StorageError as exc:
             self._finish(flush, exc)
             return
@@ -495,15 +528,65 @@ class StoreWriter:
         self._link = link
         self._send(link, flush)
 
+    async def _settle_unanswered(self, link: RedisLink, batch: _Batch) -> None:
+        """Read whether the flush that got no answer ran (the sentinel holds the number of the last
+        flush that did); if not, put its appends under ``batch``, the next flush's."""
+        unanswered = self._unanswered
+        assert unanswered is not None
+        try:
+            (last_run,) = await link.call([("GET", self._sentinel)])
+        except ResponseError as exc:  # cannot tell: writing twice beats losing
+            log.warning("store: cannot read whether the last flush ran (%s); writing it again", exc)
+            last_run = None
+        except BaseException:
+            link.close()
+            raise
+        self._unanswered = None
+        appends = unanswered.appends
+        if last_run == b"%d" % unanswered.seq:
+            log.info("store: the flush that got no answer had run; its %d appends are not sent again",
+                     appends.appended)  # fmt: skip
+        else:
+            self.stats.dropped += batch.absorb_older(appends, self.max_buffered)
+
     def _send(self, link: RedisLink, flush: _Flush) -> None:
         try:
-            commands = self._commands(flush.batch)
-            link.send(commands, lambda outcome: self._finish(flush, outcome))
-        except Exception as exc:  # a command that cannot be built or packed: the flush fails, loudly
-            self._finish(flush, StorageError(f"store: a flush could not be built: {exc!r}"))
+            commands = self._commands(flush.batch, flush.seq)
+        except Exception as exc:  # not foreseen: sending it again would fail the same way
+            log.exception("store: a flush could not be built; its %d writes are dropped", _size(flush.batch))
+            self.stats.dropped += _size(flush.batch)
+            self._finish(flush, StorageError(f"store: a flush could not be built: {exc!r}"), keep=False)
+            return
+        try:
+            link.send(commands, lambda outcome: self._finish(flush, outcome, commands))
+        except (TypeError, ValueError, OverflowError):  # an argument Redis cannot take: drop only it
+            commands = [command for command in commands if self._packable(command)]
+            link.send(commands, lambda outcome: self._finish(flush, outcome, commands))
 
-    def _finish(self, flush: _Flush, outcome: list[Any] | Exception) -> None:
-        """Account for a flush's outcome; then the next flush is scheduled (or started)."""
+    def _packable(self, command: Command) -> bool:
+        """Whether ``command`` can be packed; if not, it is logged and counted as refused."""
+        try:
+            pack_commands([command])
+        except (TypeError, ValueError, OverflowError) as exc:
+            self._refused(command, f"cannot be sent: {exc}")
+            return False
+        return True
+
+    def _refused(self, command: Command, why: str) -> None:
+        self.stats.refused += 1
+        what = _describe(command)
+        self._log_limited(f"store: {what} {why}; its writes are dropped (a retry would fail alike)")
+
+    def _finish(
+        self,
+        flush: _Flush,
+        outcome: list[Any] | Exception,
+        commands: list[Command] | None = None,
+        *,
+        keep: bool = True,
+    ) -> None:
+        """Account for a flush's outcome (``commands``: what was sent; ``keep``: whether a failed
+        batch is kept for the next flush); then the next flush is scheduled (or started)."""
         batch, done = flush.batch, flush.done
         if isinstance(outcome, Exception):
             error = outcome if isinstance(outcome, StorageError) else storage_error("flush", outcome)
@@ -512,6 +595,10 @@ class StoreWriter:
             self.stats.last_error = str(error)
             self._history.extendleft(reversed(flush.taken))
             batch.history = {}
+            if not keep:
+                batch = _Batch()
+            elif commands is not None and not isinstance(outcome, ResponseError):
+                self._hold_unanswered(flush.seq, batch)  # it was sent, and may have run
             # records that arrived during the attempt are newer: merge the failed batch under them
             self.stats.dropped += self._pending.absorb_older(batch, self.max_buffered)
             if done is not None:
@@ -523,21 +610,40 @@ class StoreWriter:
             return
         lost_data = outcome[0] is None and self._sentinel_seen
         self._sentinel_seen = True
-        commands = len(outcome)
+        if commands is not None:
+            for command, reply in zip(commands, outcome, strict=True):
+                if isinstance(reply, ResponseError):
+                    self._refused(command, f"was refused: {reply}")
+                elif type(reply) is list:  # a batch script's refused keys
+                    for refused in reply:
+                        self._refused(("EVAL", "", 1, refused.decode(errors="replace")), "was refused")
+        sent = len(outcome)
         self.stats.connected = True
         self.stats.last_error = None
         self.stats.flushes += 1
-        self.stats.commands += commands
+        self.stats.commands += sent
         self.stats.last_flush_ms = self.clock.now_ms()
-        self._note_duration(self.clock.monotonic() - flush.started, commands)
+        self._note_duration(self.clock.monotonic() - flush.started, sent)
         self._written_latest.update(batch.latest)
         self._written_markets.update(batch.markets)
         self._remember_ranked(batch.ranked)
         if lost_data:
             self._rewrite_after_reset()
         if done is not None and not done.done():
-            done.set_result(commands)
+            done.set_result(sent)
         self._ended(None, periodic=done is None)
+
+    def _hold_unanswered(self, seq: int, batch: _Batch) -> None:
+        """Take the appends (trades, events, counters) out of a sent flush that got no answer: the
+        next connection reads whether it ran before they are written again. The rest of it is
+        written again anyway (the newest value wins; a candle replaces itself)."""
+        self.stats.unanswered += 1
+        appends = _Batch(trades=batch.trades, events=batch.events, counters=batch.counters)
+        appends.appended = batch.appended
+        batch.trades, batch.events, batch.counters, batch.appended = {}, {}, {}, 0
+        if self._unanswered is not None:  # (not expected: a new link settles the last one first)
+            self.stats.dropped += self._pending.absorb_older(self._unanswered.appends, self.max_buffered)
+        self._unanswered = _Unanswered(seq, appends)
 
     def _ended(self, error: StorageError | None, *, periodic: bool) -> None:
         """A flush ended (or found nothing to write): wake who waits; after a periodic one, set the
@@ -591,10 +697,12 @@ class StoreWriter:
         for callback in self._reset_callbacks:
             callback()
 
-    def _commands(self, batch: _Batch) -> list[Command]:
-        """The commands that write ``batch``, the sentinel check first (see :meth:`flush`)."""
+    def _commands(self, batch: _Batch, seq: int) -> list[Command]:
+        """The commands that write ``batch``, flush number ``seq``. The first sets the sentinel to
+        ``seq`` and reads it back: none there means Redis lost its data; and after a flush that got
+        no answer, the sentinel tells whether it ran."""
         keys = self.keys
-        commands: list[Command] = [("SET", self._sentinel, b"1", "EX", 86_400, "GET")]
+        commands: list[Command] = [("SET", self._sentinel, seq, "EX", 86_400, "GET")]
         for instance, (markets, meta) in batch.markets.items():
             commands.append(("DEL", keys.markets(instance)))
             if markets:
@@ -687,11 +795,30 @@ class StoreWriter:
         return key_names + argv
 
     def _log_failure(self, exc: StorageError) -> None:
+        self._log_limited(f"store: {exc}; {self.pending_count()} writes kept for retry")
+
+    def _log_limited(self, message: str) -> None:
+        """Log a warning, at most 5 a minute."""
         now = self.clock.monotonic()
         if len(self._error_log_times) == self._error_log_times.maxlen and now - self._error_log_times[0] < 60:
-            return  # rate-limited: at most 5 warnings a minute
+            return
         self._error_log_times.append(now)
-        log.warning("store: %s; %d writes kept for retry", exc, self.pending_count())
+        log.warning("%s", message)
+
+
+def _describe(command: Command) -> str:
+    """A command's name and key, for a log line (never its values; a script by its first key)."""
+    name, args = command[0], command[1:]
+    if name == "EVAL" and len(args) > 2 and args[1] != 0:
+        more = int(args[1]) - 1 if isinstance(args[1], int) else 0
+        return f"EVAL of {args[2]!s}" + (f" and {more} more keys" if more else "")
+    return f"{name!s} {args[0]!s}" if args and isinstance(args[0], str) else f"{name!s}"
+
+
+def _size(batch: _Batch) -> int:
+    """How many writes ``batch`` holds (its conflated values, appends and counters)."""
+    klines = sum(len(candles) for candles in batch.klines.values())
+    return len(batch.latest) + klines + batch.appended + sum(len(c) for c in batch.counters.values())
 
 
 def _flat(mapping: Mapping[str, Any]) -> list[Arg]:
