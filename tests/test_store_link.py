@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -117,6 +117,47 @@ async def test_a_unix_socket_url_connects() -> None:
         assert redis.Redis.from_url(server.url(3)).get("over-the-socket") == b"1"
     finally:
         server.close()
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[RedisServer]:
+    server = RedisServer(tls=True)
+    server.start()
+    yield server
+    server.close()
+
+
+async def test_a_rediss_url_reads_its_tls_options(tls_server: RedisServer) -> None:
+    """``ssl_ca_certs`` trusts a private authority (the certificate and its IP are checked);
+    ``ssl_cert_reqs=none`` trusts anyone; the writer's link and redis-py read the URL alike."""
+    base = f"rediss://127.0.0.1:{tls_server.tls_port}/2"
+    trusted = f"{base}?ssl_ca_certs={tls_server.ca_file}"
+    link = await RedisLink.open(trusted)
+    try:
+        await link.transaction([("SET", "over-tls", b"1")])
+    finally:
+        link.close()
+    reader = redis.Redis.from_url(trusted)
+    try:
+        assert reader.get("over-tls") == b"1"
+    finally:
+        reader.close()
+    link = await RedisLink.open(f"{base}?ssl_cert_reqs=none")
+    try:
+        assert await link.call([("GET", "over-tls")]) == [b"1"]
+    finally:
+        link.close()
+
+
+async def test_a_tls_server_not_trusted_is_a_clear_connection_error(tls_server: RedisServer) -> None:
+    base = f"rediss://:pw-never-shown@127.0.0.1:{tls_server.tls_port}/2"
+    with pytest.raises(RedisConnectionError, match=r"TLS: .*certificate") as untrusted:
+        await RedisLink.open(base)  # the system's authorities do not know the test one
+    assert "pw-never-shown" not in str(untrusted.value)
+    with pytest.raises(RedisConnectionError, match="ssl_cert_reqs must be"):
+        await RedisLink.open(f"{base}?ssl_cert_reqs=sometimes")
+    with pytest.raises(RedisConnectionError, match="cannot set up TLS"):
+        await RedisLink.open(f"{base}?ssl_ca_certs=/nonexistent/ca.pem")
 
 
 async def test_nothing_listening_is_a_connection_error() -> None:

@@ -51,7 +51,8 @@ class RedisLink(asyncio.Protocol):
     @classmethod
     async def open(cls, url: str, *, connect_within: float = 2.0, reply_within: float = 5.0) -> RedisLink:
         """Connect to the Redis of ``url`` (``redis://``, ``rediss://`` or ``unix://``), then
-        authenticate and select its database as the URL says."""
+        authenticate and select its database as the URL says. A ``rediss://`` URL's ``ssl_*``
+        options are read as redis-py reads them (:func:`tls_context`)."""
         options: dict[str, Any] = redis.connection.parse_url(url)  # type: ignore[no-untyped-call,unused-ignore]
         path = options.get("path")
         host, port = options.get("host", "localhost"), options.get("port", 6379)
@@ -59,12 +60,17 @@ class RedisLink(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         link = cls(where, reply_within)
         try:
+            tls = tls_context(options) if url.startswith("rediss://") else None
+        except (OSError, ValueError) as exc:
+            raise RedisConnectionError(f"cannot set up TLS to {where}: {exc}") from None
+        try:
             async with asyncio.timeout(connect_within):
                 if path:
                     await loop.create_unix_connection(lambda: link, path)
                 else:
-                    tls = ssl.create_default_context() if url.startswith("rediss://") else None
                     await loop.create_connection(lambda: link, host, port, ssl=tls)
+        except ssl.SSLCertVerificationError as exc:
+            raise RedisConnectionError(f"cannot connect to {where}: TLS: {exc.verify_message}") from None
         except (OSError, TimeoutError) as exc:
             raise RedisConnectionError(f"cannot connect to {where}: {type(exc).__name__}") from None
         setup: list[Command] = []
@@ -184,6 +190,30 @@ class RedisLink(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         reason = f": {type(exc).__name__}" if exc is not None else ""
         self._settle(RedisConnectionError(f"the connection to {self.where} was lost{reason}"))
+
+
+_CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+
+
+def tls_context(options: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS context of a ``rediss://`` URL's options (as ``redis.connection.parse_url`` gives
+    them): ``ssl_ca_certs`` / ``ssl_ca_path`` (whom to trust; the system's by default),
+    ``ssl_cert_reqs`` (``none``, ``optional`` or ``required``, the default), ``ssl_check_hostname``
+    (true by default; off when certificates are not required), and a client certificate
+    ``ssl_certfile`` / ``ssl_keyfile`` (``ssl_password`` if the key is encrypted)."""
+    reqs = options.get("ssl_cert_reqs", "required")
+    mode = _CERT_REQS.get(reqs.lower()) if isinstance(reqs, str) else reqs
+    if not isinstance(mode, ssl.VerifyMode):
+        raise ValueError(f"ssl_cert_reqs must be none, optional or required, not {reqs!r}")
+    get = options.get
+    context = ssl.create_default_context(cafile=get("ssl_ca_certs"), capath=get("ssl_ca_path"))
+    check = get("ssl_check_hostname", True) not in (False, "false", "False", "0", "no")
+    context.check_hostname = check and mode != ssl.CERT_NONE
+    context.verify_mode = mode
+    certfile = get("ssl_certfile")
+    if certfile:
+        context.load_cert_chain(certfile, get("ssl_keyfile"), get("ssl_password"))
+    return context
 
 
 def _first_refusal(replies: list[Any]) -> Outcome:

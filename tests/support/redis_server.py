@@ -21,12 +21,16 @@ def free_port() -> int:
 class RedisServer:
     """Start, stop and restart one redis-server process on a fixed loopback port."""
 
-    def __init__(self, port: int | None = None, *, unix_socket: bool = False) -> None:
+    def __init__(self, port: int | None = None, *, unix_socket: bool = False, tls: bool = False) -> None:
         self.port = port or free_port()
         self._dir = Path(tempfile.mkdtemp(prefix="qw-redis-"))
         self._proc: subprocess.Popen[bytes] | None = None
         self.socket_path: Path | None = self._dir / "redis.sock" if unix_socket else None
         """Where the server also listens on a Unix socket, if asked to."""
+        self.tls_port: int | None = free_port() if tls else None
+        """Where the server also listens for TLS, if asked to: its certificate is for 127.0.0.1,
+        signed by :attr:`ca_file`, a certificate authority made for this server alone."""
+        self.ca_file = self._dir / "ca.pem"
 
     def url(self, db: int = 2) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
@@ -45,9 +49,10 @@ class RedisServer:
         if binary is None:
             raise RuntimeError("redis-server is not installed (./dev test installs it)")
         unix = ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"] if self.socket_path else []
+        tls = self._tls_options() if self.tls_port is not None else []
         self._proc = subprocess.Popen(
             [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(self._dir), "--protected-mode", "yes", "--loglevel", "warning", *unix],
+             "--dir", str(self._dir), "--protected-mode", "yes", "--loglevel", "warning", *unix, *tls],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -61,6 +66,29 @@ class RedisServer:
             except OSError:
                 time.sleep(0.02)
         raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def _tls_options(self) -> list[str]:
+        """Make the certificate authority and the server's certificate (once), with ``openssl``."""
+        d = self._dir
+        if not (d / "server.pem").exists():
+            openssl = shutil.which("openssl")
+            if openssl is None:
+                raise RuntimeError("openssl is not installed: cannot make a test certificate")
+            (d / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+            for args in (
+                ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+                 "-days", "2", "-subj", "/CN=quotewire test CA"],
+                ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+                 "-subj", "/CN=127.0.0.1"],
+                ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-out", "server.pem", "-days", "2", "-extfile", "san.cnf"],
+            ):  # fmt: skip
+                subprocess.run([openssl, *args], cwd=d, check=True, capture_output=True)
+        return [
+            "--tls-port", str(self.tls_port), "--tls-cert-file", str(d / "server.pem"),
+            "--tls-key-file", str(d / "server.key"), "--tls-ca-cert-file", str(self.ca_file),
+            "--tls-auth-clients", "no",
+        ]  # fmt: skip
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
