@@ -32,9 +32,30 @@ class CollectorCounters(Collector):
         yield family
 
 
+class StoreCounters(Collector):
+    """The store writers' own counters (their ``qw:v1:store-stats`` hash), as read before the latest
+    scrape: ``quotewire_store_total{counter}``."""
+
+    def __init__(self) -> None:
+        self.counts: Mapping[str, int] = {}
+        """Counter → value; replaced as a whole by the ``/metrics`` route."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "quotewire_store",
+            "store writers' counters (dropped, refused, failed_flushes, unanswered_flushes, slow_flushes, "
+            "resets; core.store.writer.STORE_COUNTER_DOCS says what each counts), summed over the "
+            "processes that write, from Redis",
+            labels=("counter",),
+        )
+        for name, value in sorted(self.counts.items()):
+            family.add_metric((name,), value)
+        yield family
+
+
 class ApiMetrics:
-    """Request counts and latency per route, push clients, push message outcomes, and the
-    collectors' counters (:class:`CollectorCounters`)."""
+    """Request counts and latency per route, push clients, push message outcomes, the collectors'
+    counters (:class:`CollectorCounters`) and the store writers' (:class:`StoreCounters`)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -74,3 +95,5 @@ class ApiMetrics:
         )
         self.collector = CollectorCounters()
         self.registry.register(self.collector)
+        self.store = StoreCounters()
+        self.registry.register(self.store)

@@ -33,6 +33,10 @@ KEY = "k-3f9a0c1e"
 async def seeded(redis_url: str) -> None:
     async with StoreWriter(redis_url, flush_interval=3600) as writer:
         await seed(writer)
+        writer.incr("test-venue", "huge", 2**64)  # cannot be sent: the store counts it refused
+        await writer.flush()
+        writer.incr("test-venue", "records")
+        await writer.flush()  # the writer's counters go out with the next flush
 
 
 async def test_health_ready_metrics(redis_url: str, seeded: None, redis_server: RedisServer) -> None:
@@ -51,6 +55,7 @@ async def test_health_ready_metrics(redis_url: str, seeded: None, redis_server: 
             assert f"quotewire_api_requests_total{{{route}}} 1.0" in text
             assert "quotewire_api_request_seconds_bucket" in text and "quotewire_api_push_clients" in text
             assert 'quotewire_collector_total{counter="resyncs",instance="test-venue"} 2.0' in text
+            assert 'quotewire_store_total{counter="refused"} 1.0' in text
             redis_server.stop()
             try:
                 down = await http.get("/ready")
@@ -58,6 +63,7 @@ async def test_health_ready_metrics(redis_url: str, seeded: None, redis_server: 
                 scraped = await http.get("/metrics")  # the API's own metrics, without the collectors'
                 assert scraped.status_code == 200 and "quotewire_api_requests_total" in scraped.text
                 assert "quotewire_collector_total{" not in scraped.text
+                assert "quotewire_store_total{" not in scraped.text
             finally:
                 redis_server.start()
 

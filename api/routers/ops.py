@@ -60,12 +60,16 @@ async def ready(api: Api) -> Response:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
 async def metrics(api: Api) -> Response:
-    """Request counts and latency per route, push clients, conflated and dropped push messages, and
-    every instance's collector counters (``quotewire_collector_total``; left out while Redis is
-    unreachable, the API's own metrics are served anyway)."""
+    """Request counts and latency per route, push clients, conflated and dropped push messages,
+    every instance's collector counters (``quotewire_collector_total``) and the store writers'
+    (``quotewire_store_total``: records dropped, writes refused, failed flushes, ...). The last two
+    are read from Redis, and left out while it is unreachable; the API's own metrics are served
+    anyway."""
     try:
         instances = sorted(await api.catalog.instances(max_age=0))
         api.metrics.collector.counts = {name: await api.reader.stats(name) for name in instances}
+        api.metrics.store.counts = await api.reader.store_stats()
     except StorageError:
         api.metrics.collector.counts = {}
+        api.metrics.store.counts = {}
     return Response(generate_latest(api.metrics.registry), media_type=CONTENT_TYPE_LATEST)

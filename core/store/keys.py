@@ -15,7 +15,8 @@ key                                            type        value
 ``qw:v1:{inst}:arb``                           zset        score net return → Opportunity JSON
 ``qw:v1:{inst}:arb:{id}``                      string      Opportunity JSON (expiring)
 ``qw:v1:events:{inst}``                        pub/sub     JSON array of every record of one flush
-``qw:v1:writer:{id}``                          string      liveness sentinel of a running writer
+``qw:v1:writer:{id}``                          string      a writer's sentinel: its last flush's number
+``qw:v1:store-stats``                          hash        store writers' counter name → integer
 =============================================  ==========  =============================================
 """
 
@@ -81,3 +82,7 @@ class KeySchema:
 
     def writer_sentinel(self, writer_id: str) -> str:
         return f"{self.root}:writer:{writer_id}"
+
+    def store_stats(self) -> str:
+        """The store writers' own counters (one segment after the root: no instance's key)."""
+        return f"{self.root}:store-stats"

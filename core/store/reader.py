@@ -141,6 +141,13 @@ class StoreReader:
             raw = await self._redis.hgetall(self.keys.stats(instance))
         return {_b(k).decode(): int(v) for k, v in raw.items()}
 
+    async def store_stats(self) -> dict[str, int]:
+        """The store writers' counters (:data:`~core.store.writer.STORE_COUNTER_DOCS`), summed over
+        every process that writes."""
+        with translate_redis_errors("read store stats"):
+            raw = await self._redis.hgetall(self.keys.store_stats())
+        return {_b(k).decode(): int(v) for k, v in raw.items()}
+
     # ---- K-lines --------------------------------------------------------------------------------
     async def kline_count(self, instance: str, symbol: str, interval: Interval) -> int:
         """How many candles are stored."""

@@ -77,6 +77,20 @@ REPLY_TIMEOUT_S = 5.0
 SLOW_FLUSH_S = 0.1
 """A flush longer than this is counted and logged (at most every 10 s): its records waited for it."""
 
+STORE_COUNTER_DOCS: Mapping[str, str] = {
+    "dropped": "records dropped: the oldest trades and events beyond the buffer bound while Redis could "
+    "not be written, and the writes of a flush that could not be built",
+    "refused": "writes Redis refused when the transaction ran, or that could not be sent (logged each)",
+    "failed_flushes": "flushes that failed (Redis unreachable, no answer, the transaction refused as a "
+    "whole); their writes were kept and retried",
+    "unanswered_flushes": "of those, flushes sent whose answer never came; whether they ran was read "
+    "from Redis before their trades, events and counters were sent again",
+    "slow_flushes": "flushes that took longer than 100 ms",
+    "resets": "times Redis was found to have lost its data; the latest state was written again",
+}
+"""The store writers' own counters, added to ``qw:v1:store-stats`` with the next flush (what went
+wrong while Redis was unreachable is written once it is back)."""
+
 ARBITRAGE_CHANNEL = "arbitrage"
 """The ``channel`` of the events that carry opportunity changes."""
 
@@ -129,7 +143,7 @@ class _Batch:
     freshness: dict[str, dict[str, int]] = field(default_factory=dict)
     events: dict[str, list[bytes]] = field(default_factory=dict)
     markets: dict[str, tuple[dict[str, bytes], bytes]] = field(default_factory=dict)
-    counters: dict[str, dict[str, int]] = field(default_factory=dict)
+    counters: dict[str, dict[str, int]] = field(default_factory=dict)  # stats hash key → name → step
     ranked: dict[str, dict[str, _Ranked]] = field(default_factory=dict)
     appended: int = 0  # trades + events held, for the buffer bound
     history: dict[str, dict[int, bytes]] = field(default_factory=dict)  # past candles, see put_history
@@ -158,8 +172,8 @@ class _Batch:
             mine_ranked = self.ranked.setdefault(instance, {})
             for key, change in changes.items():
                 mine_ranked.setdefault(key, change)
-        for instance, counts in older.counters.items():
-            mine_counts = self.counters.setdefault(instance, {})
+        for key, counts in older.counters.items():
+            mine_counts = self.counters.setdefault(key, {})
             for name, amount in counts.items():
                 mine_counts[name] = mine_counts.get(name, 0) + amount
         for key, items in older.trades.items():
@@ -243,6 +257,7 @@ class StoreWriter:
         self._sentinel = self.keys.writer_sentinel(uuid.uuid4().hex[:12])
         self._sentinel_seen = False
         self._seq = 0  # the last flush's number, which its transaction sets the sentinel to
+        self._reported = (0, 0, 0, 0, 0, 0)  # the counters already queued, see _take_store_counts
         self._unanswered: _Unanswered | None = None
         self._link: RedisLink | None = None
         self._running = False
@@ -439,8 +454,22 @@ class StoreWriter:
 
     def incr(self, instance: str, counter: str, amount: int = 1) -> None:
         """Add to a counter in the instance's stats hash (aggregated per flush)."""
-        counts = self._pending.counters.setdefault(instance, {})
+        counts = self._pending.counters.setdefault(self.keys.stats(instance), {})
         counts[counter] = counts.get(counter, 0) + amount
+
+    def _take_store_counts(self, batch: _Batch) -> None:
+        """Queue in ``batch`` what the writer's own counters grew by since they were last queued."""
+        stats = self.stats
+        current = (
+            stats.dropped, stats.refused, stats.failures, stats.unanswered, stats.slow_flushes, stats.resets
+        )  # fmt: skip
+        if current == self._reported:
+            return
+        counts = batch.counters.setdefault(self.keys.store_stats(), {})
+        for name, now, before in zip(STORE_COUNTER_DOCS, current, self._reported, strict=True):
+            if now != before:
+                counts[name] = counts.get(name, 0) + now - before
+        self._reported = current
 
     def pending_count(self) -> int:
         """Roughly how many writes are waiting."""
@@ -494,6 +523,7 @@ class StoreWriter:
         started = self.clock.monotonic()
         batch, self._pending = self._pending, _Batch()
         batch.history, taken = self._take_history()
+        self._take_store_counts(batch)
         if batch.empty():
             if done is not None:
                 done.set_result(0)
@@ -718,8 +748,7 @@ class StoreWriter:
             commands.append(("EVAL", APPEND_TRADES, len(batch.trades), *self._trade_args(batch.trades)))
         for instance, fresh in batch.freshness.items():
             commands.append(("HSET", keys.freshness(instance), *_flat(fresh)))
-        for instance, counts in batch.counters.items():
-            stats = keys.stats(instance)
+        for stats, counts in batch.counters.items():  # by the key of their hash
             commands += [("HINCRBY", stats, name, amount) for name, amount in counts.items()]
         ranked_events = self._queue_ranked(commands, batch.ranked)
         for instance in batch.events.keys() | ranked_events.keys():
