@@ -26,7 +26,7 @@ Each message is one store flush: their sizes, spacing and the age of each flush'
 The box's own speed is printed beside them (:func:`calibrate`, a fixed workload on the collector's
 CPU, before the collector starts and after the window; with ``--timeline`` every second of it): on
 the project's box the same CPU moved between ~9 and ~20 µs per unit within seconds, idle, one day,
-and held at ~5.6–5.9 another, so figures of two runs compare only at a like speed.
+and held at ~5.6 to ~5.9 another, so figures of two runs compare only at a like speed.
 
 Collector CPU is (user + system) seconds from psutil over the window; peak RSS is ``VmHWM``. The
 CPU of the venue, Redis and this process (the measuring subscriber) and the box's idle time are
@@ -431,7 +431,7 @@ def calibrate(cpu: int, rounds: int = 5, units: int = 2_000) -> float:
     """The box's speed on ``cpu`` now: µs per unit of a fixed workload like the collector's (orjson
     parse, Decimals from text, dict work, orjson dump), best of ``rounds``, by this thread's CPU
     time. An idle CPU of the project's box moved between ~9 and ~20 µs per unit within seconds, with
-    no steal time reported, one day, and read ~5.6–5.9 all of another; a collector figure is
+    no steal time reported, one day, and read ~5.6 to ~5.9 all of another; a collector figure is
     comparable across runs only beside this one."""
     previous = os.sched_getaffinity(0)
     os.sched_setaffinity(0, [cpu])
