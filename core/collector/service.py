@@ -12,6 +12,7 @@ from core.collector.backoff import Backoff
 from core.collector.instance import InstanceRunner
 from core.config import AppConfig
 from core.errors import ConfigError, PluginError, UnknownSymbolError
+from core.logs import LOG_INSTANCE
 from core.plugins import PluginHost
 from core.store import StoreWriter
 
@@ -80,6 +81,7 @@ class Collector:
         :data:`STOP_RETRY_S` (a cancellation that met a finishing await can be lost on 3.11: a test
         stopping the collector during its start-up hung once in a few full runs).
         """
+        LOG_INSTANCE.set(runner.instance)  # this task's context: the instance's tasks inherit it
         backoff = Backoff(base=1.0, cap=60.0, rng=self.rng)
         while True:
             run = asyncio.create_task(runner.run(), name=f"instance-run:{runner.instance}")

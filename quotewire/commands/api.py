@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         port=args.port if args.port is not None else config.api.port,
         log_level=args.log_level,
         access_log=False,
+        log_config=None,  # uvicorn's own lines go through the process's handler, in its format
         loop="uvloop",
         http="httptools",
         ws="websockets-sansio",
