@@ -13,7 +13,7 @@ import redis
 from core.errors import StorageError
 from core.intervals import ALL_INTERVALS, Interval
 from core.models import Channel, Kline, Market, OrderBook, Price, Quote, Ticker, Trade
-from core.store import KeySchema, StoreReader, StoreWriter
+from core.store import KeySchema, RankedItem, StoreReader, StoreWriter
 from core.store.codec import decode
 from tests import factories as f
 from tests.support.collector import ManualClock
@@ -461,6 +461,7 @@ async def test_a_flush_whose_answer_was_lost_but_that_ran_is_not_written_twice(
             proxy.swallow = "replies"
             writer.put(f.trade(trade_id=2))
             writer.incr("x", "c", 7)
+            writer.put_opportunities(f.INSTANCE, [RankedItem("cycle", 0.01, f.price())], [], f.T0)
             with pytest.raises(StorageError, match="no answer"):
                 await asyncio.wait_for(writer.flush(), 10)
             assert writer.stats.unanswered == 1
@@ -470,7 +471,9 @@ async def test_a_flush_whose_answer_was_lost_but_that_ran_is_not_written_twice(
         stored = await reader.trades(f.INSTANCE, "BTC/USDT", limit=100)
         assert [decode(v, Trade).id for v in stored.items] == ["3", "2", "1"]
         assert client.hget(KEYS.stats("x"), "c") == b"7"
-        assert _published_trade_ids(events) == ["1", "2", "3"]
+        published = [("trades", "1"), ("trades", "2"), ("arbitrage", "cycle"), ("trades", "3")]
+        assert _published(events) == published  # each once, in order
+        assert client.zrange(KEYS.arbitrage(f.INSTANCE), 0, -1) == [b"cycle"]
     finally:
         events.close()
         client.close()
@@ -494,6 +497,7 @@ async def test_a_flush_that_never_reached_redis_is_written_once(
             proxy.swallow = "requests"
             writer.put(f.trade(trade_id=2))
             writer.incr("x", "c", 7)
+            writer.put_opportunities(f.INSTANCE, [RankedItem("cycle", 0.01, f.price())], [], f.T0)
             with pytest.raises(StorageError, match="no answer"):
                 await asyncio.wait_for(writer.flush(), 10)
             proxy.swallow = None
@@ -502,16 +506,19 @@ async def test_a_flush_that_never_reached_redis_is_written_once(
         stored = await reader.trades(f.INSTANCE, "BTC/USDT", limit=100)
         assert [decode(v, Trade).id for v in stored.items] == ["3", "2", "1"]
         assert client.hget(KEYS.stats("x"), "c") == b"7"
-        assert _published_trade_ids(events) == ["1", "2", "3"]
+        published = _published(events)  # each once (a retried flush's opportunity events go last)
+        assert [item for item in published if item[0] == "trades"] == [("trades", n) for n in "123"]
+        assert [item for item in published if item[0] == "arbitrage"] == [("arbitrage", "cycle")]
+        assert client.zrange(KEYS.arbitrage(f.INSTANCE), 0, -1) == [b"cycle"]
     finally:
         events.close()
         client.close()
 
 
-def _published_trade_ids(events: redis.client.PubSub) -> list[str]:
-    """The trade ids published on the events channel so far, in order."""
-    ids: list[str] = []
+def _published(events: redis.client.PubSub) -> list[tuple[str, str]]:
+    """The (channel, id) of the trades and opportunity events published so far, in order."""
+    published: list[tuple[str, str]] = []
     while (message := events.get_message(timeout=0.2)) is not None:
         if message["type"] == "message":
-            ids += [e["id"] for e in orjson.loads(message["data"]) if e["channel"] == "trades"]
-    return ids
+            published += [(e["channel"], e["id"]) for e in orjson.loads(message["data"])]
+    return published

@@ -21,12 +21,13 @@ and writing resumes when Redis returns. If Redis lost its data meanwhile (a rest
 and the markets are rewritten and ``on_reset`` callbacks run so the collector can backfill K-lines.
 
 Each flush's transaction first sets a sentinel key to the flush's number. When a flush was sent but
-its answer never came (a timeout, a lost connection), it may or may not have run: the next
-connection reads the sentinel, and the flush's appends (trades, events, counters) are sent again
-only if it did not, so they are neither lost nor doubled. The rest is written again either way (the
-newest value wins, a candle replaces itself). What Redis refuses when the transaction runs (a key
-of another type) or what cannot be sent at all (a counter step beyond 64 bits) would fail every
-retry: those writes alone are dropped, logged by command and key, and counted; the rest lands.
+its answer never came (a timeout, a lost connection), it may or may not have run: its batch is held,
+the next connection reads the sentinel, and the batch goes out again (under the newer records) only
+if it did not, so its trades, events, counters and opportunity events are neither lost nor doubled.
+(Past candles it carried are written again either way: a candle replaces itself.) What Redis
+refuses when the transaction runs (a key of another type) or what cannot be sent at all (a counter
+step beyond 64 bits) would fail every retry: those writes alone are dropped, logged by command and
+key, and counted; the rest lands.
 """
 
 from __future__ import annotations
@@ -208,11 +209,10 @@ class _Flush(NamedTuple):
 
 
 class _Unanswered(NamedTuple):
-    """What a flush that got no answer appended (trades, events, counters): written again only if
-    Redis shows it did not run."""
+    """The batch of a flush that got no answer: written again only if Redis shows it did not run."""
 
     seq: int
-    appends: _Batch
+    batch: _Batch
 
 
 class StoreWriter:
@@ -475,8 +475,8 @@ class StoreWriter:
         """Roughly how many writes are waiting."""
         batch = self._pending
         klines = sum(len(c) for c in batch.klines.values())
-        unanswered = self._unanswered.appends.appended if self._unanswered is not None else 0
-        return len(batch.latest) + klines + batch.appended + len(self._history) + unanswered
+        held = _size(self._unanswered.batch) if self._unanswered is not None else 0
+        return len(batch.latest) + klines + batch.appended + len(self._history) + held
 
     # ---- flushing -------------------------------------------------------------------------------
     async def flush(self) -> int:
@@ -560,7 +560,8 @@ class StoreWriter:
 
     async def _settle_unanswered(self, link: RedisLink, batch: _Batch) -> None:
         """Read whether the flush that got no answer ran (the sentinel holds the number of the last
-        flush that did); if not, put its appends under ``batch``, the next flush's."""
+        flush that did): if it did, account for it as written; if not, put it under ``batch``, the
+        next flush's."""
         unanswered = self._unanswered
         assert unanswered is not None
         try:
@@ -572,12 +573,12 @@ class StoreWriter:
             link.close()
             raise
         self._unanswered = None
-        appends = unanswered.appends
+        held = unanswered.batch
         if last_run == b"%d" % unanswered.seq:
-            log.info("store: the flush that got no answer had run; its %d appends are not sent again",
-                     appends.appended)  # fmt: skip
+            log.info("store: the flush that got no answer had run; %d writes not sent again", _size(held))
+            self._note_written(held)
         else:
-            self.stats.dropped += batch.absorb_older(appends, self.max_buffered)
+            self.stats.dropped += batch.absorb_older(held, self.max_buffered)
 
     def _send(self, link: RedisLink, flush: _Flush) -> None:
         try:
@@ -629,6 +630,7 @@ class StoreWriter:
                 batch = _Batch()
             elif commands is not None and not isinstance(outcome, ResponseError):
                 self._hold_unanswered(flush.seq, batch)  # it was sent, and may have run
+                batch = _Batch()
             # records that arrived during the attempt are newer: merge the failed batch under them
             self.stats.dropped += self._pending.absorb_older(batch, self.max_buffered)
             if done is not None:
@@ -654,26 +656,26 @@ class StoreWriter:
         self.stats.commands += sent
         self.stats.last_flush_ms = self.clock.now_ms()
         self._note_duration(self.clock.monotonic() - flush.started, sent)
-        self._written_latest.update(batch.latest)
-        self._written_markets.update(batch.markets)
-        self._remember_ranked(batch.ranked)
+        self._note_written(batch)
         if lost_data:
             self._rewrite_after_reset()
         if done is not None and not done.done():
             done.set_result(sent)
         self._ended(None, periodic=done is None)
 
+    def _note_written(self, batch: _Batch) -> None:
+        """Remember what ``batch`` wrote, to write it again if Redis loses its data."""
+        self._written_latest.update(batch.latest)
+        self._written_markets.update(batch.markets)
+        self._remember_ranked(batch.ranked)
+
     def _hold_unanswered(self, seq: int, batch: _Batch) -> None:
-        """Take the appends (trades, events, counters) out of a sent flush that got no answer: the
-        next connection reads whether it ran before they are written again. The rest of it is
-        written again anyway (the newest value wins; a candle replaces itself)."""
+        """Hold the batch of a sent flush that got no answer: the next connection reads whether it
+        ran before it is written again."""
         self.stats.unanswered += 1
-        appends = _Batch(trades=batch.trades, events=batch.events, counters=batch.counters)
-        appends.appended = batch.appended
-        batch.trades, batch.events, batch.counters, batch.appended = {}, {}, {}, 0
         if self._unanswered is not None:  # (not expected: a new link settles the last one first)
-            self.stats.dropped += self._pending.absorb_older(self._unanswered.appends, self.max_buffered)
-        self._unanswered = _Unanswered(seq, appends)
+            self.stats.dropped += self._pending.absorb_older(self._unanswered.batch, self.max_buffered)
+        self._unanswered = _Unanswered(seq, batch)
 
     def _ended(self, error: StorageError | None, *, periodic: bool) -> None:
         """A flush ended (or found nothing to write): wake who waits; after a periodic one, set the
