@@ -18,7 +18,7 @@ from core.store.codec import decode
 from tests import factories as f
 from tests.support.collector import ManualClock
 from tests.support.redis_server import RedisServer
-from tests.support.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import Swallow, TcpProxy
 
 KEYS = KeySchema()
 
@@ -442,12 +442,14 @@ async def test_keys_redis_refuses_lose_only_their_own_writes(
         client.close()
 
 
-async def test_a_flush_whose_answer_was_lost_but_that_ran_is_not_written_twice(
-    redis_server: RedisServer, redis_url: str, reader: StoreReader
+@pytest.mark.parametrize("lost", ["replies", "requests"])
+async def test_a_flush_whose_answer_was_lost_is_written_once(
+    lost: Swallow, redis_server: RedisServer, redis_url: str, reader: StoreReader
 ) -> None:
-    """The transaction ran but its answer never came (lost on the way back): the flush fails by
-    timeout, and the next connection reads from the sentinel that it ran, so its trades, counters
-    and events are not appended again."""
+    """The flush's answer never comes, so it fails by timeout. ``replies`` lost: the transaction
+    ran, the next connection reads from the sentinel that it did, and its trades, counters and
+    events are not appended again. ``requests`` lost: it never reached Redis, the sentinel shows it
+    did not run, and it goes out with the next flush, once."""
     client = redis.Redis.from_url(redis_url)
     events = client.pubsub()
     events.subscribe(KEYS.events(f.INSTANCE))
@@ -458,7 +460,7 @@ async def test_a_flush_whose_answer_was_lost_but_that_ran_is_not_written_twice(
         ):
             writer.put(f.trade(trade_id=1))
             await asyncio.wait_for(writer.flush(), 10)
-            proxy.swallow = "replies"
+            proxy.swallow = lost
             writer.put(f.trade(trade_id=2))
             writer.incr("x", "c", 7)
             writer.put_opportunities(f.INSTANCE, [RankedItem("cycle", 0.01, f.price())], [], f.T0)
@@ -471,44 +473,11 @@ async def test_a_flush_whose_answer_was_lost_but_that_ran_is_not_written_twice(
         stored = await reader.trades(f.INSTANCE, "BTC/USDT", limit=100)
         assert [decode(v, Trade).id for v in stored.items] == ["3", "2", "1"]
         assert client.hget(KEYS.stats("x"), "c") == b"7"
-        published = [("trades", "1"), ("trades", "2"), ("arbitrage", "cycle"), ("trades", "3")]
-        assert _published(events) == published  # each once, in order
-        assert client.zrange(KEYS.arbitrage(f.INSTANCE), 0, -1) == [b"cycle"]
-    finally:
-        events.close()
-        client.close()
-
-
-async def test_a_flush_that_never_reached_redis_is_written_once(
-    redis_server: RedisServer, redis_url: str, reader: StoreReader
-) -> None:
-    """The transaction was lost on the way to Redis: the flush fails by timeout, the sentinel shows
-    it did not run, and its trades, counters and events go out with the next flush, once."""
-    client = redis.Redis.from_url(redis_url)
-    events = client.pubsub()
-    events.subscribe(KEYS.events(f.INSTANCE))
-    try:
-        async with (
-            TcpProxy("127.0.0.1", redis_server.port) as proxy,
-            StoreWriter(proxy.url(redis_url), flush_interval=3600, reply_timeout=0.3) as writer,
-        ):
-            writer.put(f.trade(trade_id=1))
-            await asyncio.wait_for(writer.flush(), 10)
-            proxy.swallow = "requests"
-            writer.put(f.trade(trade_id=2))
-            writer.incr("x", "c", 7)
-            writer.put_opportunities(f.INSTANCE, [RankedItem("cycle", 0.01, f.price())], [], f.T0)
-            with pytest.raises(StorageError, match="no answer"):
-                await asyncio.wait_for(writer.flush(), 10)
-            proxy.swallow = None
-            writer.put(f.trade(trade_id=3))
-            await asyncio.wait_for(writer.flush(), 10)
-        stored = await reader.trades(f.INSTANCE, "BTC/USDT", limit=100)
-        assert [decode(v, Trade).id for v in stored.items] == ["3", "2", "1"]
-        assert client.hget(KEYS.stats("x"), "c") == b"7"
         published = _published(events)  # each once (a retried flush's opportunity events go last)
         assert [item for item in published if item[0] == "trades"] == [("trades", n) for n in "123"]
         assert [item for item in published if item[0] == "arbitrage"] == [("arbitrage", "cycle")]
+        if lost == "replies":  # it ran in its turn
+            assert published == [("trades", "1"), ("trades", "2"), ("arbitrage", "cycle"), ("trades", "3")]
         assert client.zrange(KEYS.arbitrage(f.INSTANCE), 0, -1) == [b"cycle"]
     finally:
         events.close()

@@ -626,13 +626,10 @@ class StoreWriter:
             self.stats.last_error = str(error)
             self._history.extendleft(reversed(flush.taken))
             batch.history = {}
-            if not keep:
-                batch = _Batch()
-            elif commands is not None and not isinstance(outcome, ResponseError):
+            if keep and commands is not None and not isinstance(outcome, ResponseError):
                 self._hold_unanswered(flush.seq, batch)  # it was sent, and may have run
-                batch = _Batch()
-            # records that arrived during the attempt are newer: merge the failed batch under them
-            self.stats.dropped += self._pending.absorb_older(batch, self.max_buffered)
+            elif keep:  # records that arrived during the attempt are newer: merge it under them
+                self.stats.dropped += self._pending.absorb_older(batch, self.max_buffered)
             if done is not None:
                 if not done.done():  # (its caller may have been cancelled; the flush went on)
                     done.set_exception(error)
